@@ -1,0 +1,83 @@
+/**
+ * The one error type of chartd. Every failure a caller can cause or observe has a
+ * stable `code` (never changed once released; published in docs/API.md) and the
+ * HTTP status it maps to. Messages name the offending field and the bound.
+ */
+
+export const ERROR_CATALOG = {
+  // Bad input: the request can be fixed by the caller.
+  CONFIG_MISSING: { statusCode: 400, title: 'Chart config missing' },
+  CONFIG_SYNTAX: { statusCode: 400, title: 'Chart config is not valid JSON or JavaScript object literal' },
+  CONFIG_FUNCTION: { statusCode: 400, title: 'Chart config contains a function' },
+  CONFIG_INVALID: { statusCode: 400, title: 'Chart config is invalid' },
+  CONFIG_TOO_LARGE: { statusCode: 413, title: 'Chart config too large' },
+  CONFIG_TOO_DEEP: { statusCode: 400, title: 'Chart config nested too deeply' },
+  CONFIG_TOO_MANY_DATASETS: { statusCode: 400, title: 'Too many datasets' },
+  CONFIG_TOO_MANY_POINTS: { statusCode: 400, title: 'Too many data points' },
+  CONFIG_STRING_TOO_LONG: { statusCode: 400, title: 'String too long' },
+  CONFIG_NOT_FINITE: { statusCode: 400, title: 'Number is not finite' },
+  CHART_TYPE_UNKNOWN: { statusCode: 400, title: 'Unknown chart type' },
+  PARAM_INVALID: { statusCode: 400, title: 'Invalid parameter' },
+  FORMAT_UNSUPPORTED: { statusCode: 400, title: 'Unsupported format' },
+  VERSION_UNSUPPORTED: { statusCode: 400, title: 'Unsupported Chart.js version' },
+  IMAGE_TOO_LARGE: { statusCode: 413, title: 'Image too large' },
+  BODY_TOO_LARGE: { statusCode: 413, title: 'Request body too large' },
+  RENDER_FAILED: { statusCode: 400, title: 'Chart.js could not render this config' },
+  RATE_LIMITED: { statusCode: 429, title: 'Too many requests' },
+  NOT_FOUND: { statusCode: 404, title: 'Not found' },
+  UNAUTHORIZED: { statusCode: 401, title: 'Unauthorized' },
+  // The service protecting itself.
+  QUEUE_FULL: { statusCode: 503, title: 'Render queue full' },
+  SHUTTING_DOWN: { statusCode: 503, title: 'Service shutting down' },
+  RENDER_TIMEOUT: { statusCode: 504, title: 'Render deadline exceeded' },
+  WORKER_CRASHED: { statusCode: 500, title: 'Render worker crashed' },
+  CAPTURE_BUSY: { statusCode: 409, title: 'Another capture is running' },
+  POOL_CLOSED: { statusCode: 503, title: 'Render pool closed' },
+  ABORTED: { statusCode: 499, title: 'Request aborted by the client' },
+  // Our own bugs.
+  INTERNAL: { statusCode: 500, title: 'Internal error' },
+} as const satisfies Record<string, { statusCode: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+export interface SerializedError {
+  code: ErrorCode;
+  message: string;
+}
+
+export class ChartdError extends Error {
+  override readonly name = 'ChartdError';
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.statusCode = ERROR_CATALOG[code].statusCode;
+  }
+
+  /** Errors crossing a thread boundary lose their class: send this and rebuild. */
+  toJSON(): SerializedError {
+    return { code: this.code, message: this.message };
+  }
+
+  static fromSerialized(data: SerializedError): ChartdError {
+    const code = isErrorCode(data.code) ? data.code : 'INTERNAL';
+    return new ChartdError(code, String(data.message));
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CATALOG, value);
+}
+
+export function isChartdError(error: unknown): error is ChartdError {
+  return error instanceof ChartdError;
+}
+
+/** Any thrown value as a ChartdError; anything unexpected becomes INTERNAL. */
+export function toChartdError(error: unknown): ChartdError {
+  if (error instanceof ChartdError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new ChartdError('INTERNAL', message, { cause: error });
+}

@@ -1,0 +1,8 @@
+/** chartd's library API: render Chart.js configs to images in this process. */
+export { renderChart, createRenderJob, renderJob, yieldToEventLoop } from './render/render-chart.js';
+export type { RenderRequest, RenderJob, RenderResult, OutputFormat, ChartJsMajor } from './render/job.js';
+export { OUTPUT_FORMATS, JOB_DEFAULTS, CONTENT_TYPES } from './render/job.js';
+export { DEFAULT_LIMITS, type RenderLimits } from './render/limits.js';
+export { countLiveCharts } from './render/chartjs/runtimes.js';
+export { ChartdError, ERROR_CATALOG, type ErrorCode } from './errors.js';
+export { renderChannel, type RenderEvent } from './render/render-events.js';

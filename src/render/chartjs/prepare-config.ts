@@ -1,0 +1,124 @@
+import { ChartdError } from '../../errors.js';
+import type { RenderJob } from '../job.js';
+import type { ChartJsRuntime, InlinePlugin } from './runtimes.js';
+
+/**
+ * Turns a validated user config into the config handed to Chart.js: QuickChart's
+ * aliases, the options a server render needs (no animation, no responsiveness,
+ * the job's devicePixelRatio), the background and the opt-in plugins. User
+ * `plugins` arrays are dropped: inline plugins are code, and configs carry none.
+ */
+export function prepareChartConfig(job: RenderJob, runtime: ChartJsRuntime): Record<string, unknown> {
+  const config = job.config;
+  const options = ensureRecord(config, 'options', 'chart.options');
+  normaliseType(config, options, runtime);
+  checkTypes(config, runtime);
+
+  options.responsive = false;
+  options.maintainAspectRatio = false;
+  options.animation = false;
+  options.devicePixelRatio = job.devicePixelRatio;
+  options.events = [];
+
+  const plugins: InlinePlugin[] = [];
+  if (job.backgroundColor !== 'transparent') plugins.push(createBackgroundPlugin(job.backgroundColor));
+  for (const [id, plugin] of runtime.optInPlugins) {
+    if (mentionsPlugin(config, options, id)) plugins.push(plugin);
+  }
+  if (runtime.major === 2) applyQuickChartV2Defaults(config, options);
+  config.plugins = plugins;
+  return config;
+}
+
+const ZERO_BASED_TYPES = new Set(['bar', 'horizontalBar', 'line', 'scatter', 'bubble']);
+
+/**
+ * What QuickChart does to every Chart.js 2 config, so its examples look the same
+ * here: bars and lines start at zero when no scales are given, lines are straight,
+ * and datalabels (0.7 registers itself for every chart) show only on pie and
+ * doughnut unless configured. The Tableau 10 palette is set once in runtimes.ts.
+ */
+function applyQuickChartV2Defaults(config: Record<string, unknown>, options: Record<string, unknown>): void {
+  const type = String(config.type);
+  if (ZERO_BASED_TYPES.has(type) && options.scales === undefined) {
+    options.scales = { [type === 'horizontalBar' ? 'xAxes' : 'yAxes']: [{ ticks: { beginAtZero: true } }] };
+  }
+  const datasets = ((config.data as Record<string, unknown>).datasets ?? []) as Array<Record<string, unknown>>;
+  for (const dataset of datasets) {
+    if ((dataset.type ?? type) === 'line') dataset.lineTension ??= 0;
+  }
+  const plugins = ensureRecord(options, 'plugins', 'chart.options.plugins');
+  plugins.datalabels ??= { display: type === 'pie' || type === 'doughnut' };
+}
+
+function normaliseType(config: Record<string, unknown>, options: Record<string, unknown>, runtime: ChartJsRuntime): void {
+  if (config.type === 'donut') config.type = 'doughnut';
+  if (runtime.major >= 3 && config.type === 'horizontalBar') {
+    // Chart.js 3 removed horizontalBar: the same chart is a bar with indexAxis 'y'.
+    config.type = 'bar';
+    options.indexAxis ??= 'y';
+  }
+}
+
+function checkTypes(config: Record<string, unknown>, runtime: ChartJsRuntime): void {
+  const types = new Map<string, string>([[String(config.type), 'chart.type']]);
+  const datasets = ((config.data as Record<string, unknown>).datasets ?? []) as Array<Record<string, unknown>>;
+  datasets.forEach((dataset, i) => {
+    if (typeof dataset.type === 'string') types.set(dataset.type, `chart.data.datasets[${i}].type`);
+  });
+  for (const [type, path] of types) {
+    if (!runtime.isKnownType(type)) {
+      throw new ChartdError(
+        'CHART_TYPE_UNKNOWN',
+        `${path} "${type}" is not a chart type of Chart.js ${runtime.major}; use line, bar, pie, doughnut, radar, polarArea, scatter or bubble`,
+      );
+    }
+  }
+}
+
+function mentionsPlugin(config: Record<string, unknown>, options: Record<string, unknown>, id: string): boolean {
+  const plugins = options.plugins as Record<string, unknown> | undefined;
+  if (plugins && plugins[id] !== undefined && plugins[id] !== false) return true;
+  const datasets = ((config.data as Record<string, unknown>).datasets ?? []) as Array<Record<string, unknown>>;
+  return datasets.some((dataset) => dataset[id] !== undefined);
+}
+
+function ensureRecord(parent: Record<string, unknown>, key: string, path: string): Record<string, unknown> {
+  const value = parent[key];
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+  if (value !== undefined && value !== null) {
+    throw new ChartdError('CONFIG_INVALID', `${path} must be an object, got ${Array.isArray(value) ? 'an array' : typeof value}`);
+  }
+  const created: Record<string, unknown> = {};
+  parent[key] = created;
+  return created;
+}
+
+interface DrawnChart {
+  ctx: CanvasRenderingContext2DLike;
+  width: number;
+  height: number;
+}
+
+interface CanvasRenderingContext2DLike {
+  save(): void;
+  restore(): void;
+  fillRect(x: number, y: number, w: number, h: number): void;
+  fillStyle: unknown;
+  globalCompositeOperation: string;
+}
+
+/** Fills the canvas behind the chart (Chart.js' own "canvas background" recipe). */
+function createBackgroundPlugin(color: string): InlinePlugin {
+  return {
+    id: 'chartd_background',
+    beforeDraw(chart: DrawnChart) {
+      const { ctx } = chart;
+      ctx.save();
+      ctx.globalCompositeOperation = 'destination-over';
+      ctx.fillStyle = color;
+      ctx.fillRect(0, 0, chart.width, chart.height);
+      ctx.restore();
+    },
+  };
+}

@@ -1,0 +1,136 @@
+import JSON5 from 'json5';
+import { ChartdError } from '../errors.js';
+import type { RenderLimits } from './limits.js';
+import { truncate } from './job.js';
+
+const FUNCTION_HELP =
+  'chartd never evaluates code in a config. Use declarative options instead: ' +
+  'Chart.js 3+ `ticks.format` takes Intl.NumberFormat options (e.g. {"style":"percent"}), ' +
+  'chartjs-plugin-datalabels has `display`, `anchor`, `align` and `font` options, ' +
+  'and tooltips and legends have label options (docs/API.md, "Functions in configs")';
+
+/**
+ * Turns a chart config, given as an object or as JSON / JavaScript-object-literal
+ * text (unquoted keys, single quotes, trailing commas: what QuickChart users paste),
+ * into a plain object. Text is parsed, never evaluated.
+ */
+export function parseChartConfig(chart: unknown, limits: RenderLimits): Record<string, unknown> {
+  if (chart === undefined || chart === null || (typeof chart === 'string' && chart.trim() === '')) {
+    throw new ChartdError('CONFIG_MISSING', 'chart is required: pass a Chart.js config as `chart` (or `c`)');
+  }
+  let parsed: unknown = chart;
+  if (typeof chart === 'string') {
+    const bytes = Buffer.byteLength(chart, 'utf8');
+    if (bytes > limits.maxConfigBytes) {
+      throw new ChartdError('CONFIG_TOO_LARGE', `chart is ${bytes} bytes, over the limit of ${limits.maxConfigBytes}`);
+    }
+    parsed = parseConfigText(chart);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ChartdError('CONFIG_INVALID', `chart must be an object such as {"type":"bar","data":{...}}, got ${describe(parsed)}`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function parseConfigText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    // Not strict JSON: try the JavaScript object literal form.
+  }
+  try {
+    return JSON5.parse(text);
+  } catch (error) {
+    const where = locateSyntaxError(text, error);
+    const fn = findFunction(text);
+    if (fn) {
+      throw new ChartdError(
+        'CONFIG_FUNCTION',
+        `chart contains a function at line ${fn.line} column ${fn.column}${fn.property ? ` (property "${fn.property}")` : ''}: ${FUNCTION_HELP}`,
+      );
+    }
+    const reason = error instanceof Error ? error.message.replace(/^JSON5: /, '') : String(error);
+    throw new ChartdError('CONFIG_SYNTAX', `chart is neither JSON nor a JavaScript object literal: ${reason}${where}`);
+  }
+}
+
+function locateSyntaxError(text: string, error: unknown): string {
+  const e = error as { lineNumber?: number; columnNumber?: number };
+  if (typeof e.lineNumber !== 'number' || typeof e.columnNumber !== 'number') return '';
+  const line = text.split('\n')[e.lineNumber - 1] ?? '';
+  const start = Math.max(0, e.columnNumber - 21);
+  return ` (near "${line.slice(start, e.columnNumber + 20).trim()}")`;
+}
+
+interface FunctionLocation {
+  line: number;
+  column: number;
+  property: string | undefined;
+}
+
+/** Finds `function (...)`, `function name(...)` or an arrow outside string literals. */
+export function findFunction(text: string): FunctionLocation | undefined {
+  let quote: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quote) {
+      if (ch === '\\') i++;
+      else if (ch === quote) quote = undefined;
+      continue;
+    }
+    if (ch === '"' || ch === "'" || ch === '`') {
+      quote = ch;
+      continue;
+    }
+    const isFunctionKeyword =
+      ch === 'f' && /^function\b\s*[\w$]*\s*\(/.test(text.slice(i, i + 64)) && !/[\w$]/.test(text[i - 1] ?? '');
+    const isArrow = ch === '=' && text[i + 1] === '>';
+    if (isFunctionKeyword || isArrow) {
+      const start = isArrow ? arrowStart(text, i) : i;
+      return { ...lineAndColumn(text, start), property: propertyBefore(text, start) };
+    }
+  }
+  return undefined;
+}
+
+function arrowStart(text: string, arrowIndex: number): number {
+  // Walk back over `(a, b) ` or `a ` to where the arrow function begins.
+  let i = arrowIndex - 1;
+  while (i >= 0 && /\s/.test(text[i]!)) i--;
+  if (text[i] === ')') {
+    let depth = 0;
+    for (; i >= 0; i--) {
+      if (text[i] === ')') depth++;
+      else if (text[i] === '(' && --depth === 0) break;
+    }
+    return Math.max(0, i);
+  }
+  while (i > 0 && /[\w$]/.test(text[i - 1]!)) i--;
+  return i;
+}
+
+function propertyBefore(text: string, index: number): string | undefined {
+  const match = /["']?([\w$-]+)["']?\s*:\s*(?:async\s*)?$/.exec(text.slice(Math.max(0, index - 80), index));
+  return match?.[1];
+}
+
+function lineAndColumn(text: string, index: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < index; i++) {
+    if (text.charCodeAt(i) === 10) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return { line, column: index - lineStart + 1 };
+}
+
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return `the string "${truncate(value, 32)}"`;
+  return `a ${typeof value}`;
+}
+
+export { FUNCTION_HELP };

@@ -1,0 +1,175 @@
+import { performance } from 'node:perf_hooks';
+import { ChartdError, toChartdError } from '../errors.js';
+import { prepareChartConfig } from './chartjs/prepare-config.js';
+import { getChartJsRuntime, type ChartInstance, type ChartJsRuntime } from './chartjs/runtimes.js';
+import { detectChartJsMajor } from './detect-version.js';
+import { encodeRaster, toDataUri } from './encode.js';
+import { registerBundledFonts } from './fonts.js';
+import {
+  CONTENT_TYPES,
+  JOB_DEFAULTS,
+  checkPixelBudget,
+  parseVersion,
+  resolveBackgroundColor,
+  resolveDevicePixelRatio,
+  resolveDimension,
+  resolveFormat,
+  type RenderJob,
+  type RenderRequest,
+  type RenderResult,
+} from './job.js';
+import { DEFAULT_LIMITS, type RenderLimits } from './limits.js';
+import { parseChartConfig } from './parse-config.js';
+import { publishRender } from './render-events.js';
+import { acquireRasterCanvas, createPdfSurface, createSvgCanvas, releaseRasterCanvas } from './surfaces.js';
+import { validateChartConfig } from './validate-config.js';
+
+export interface RenderTimings {
+  drawMs: number;
+  encodeMs: number;
+}
+
+/**
+ * Parses and validates a request into a RenderJob (plain data). Throws a
+ * ChartdError naming the field for anything outside the limits.
+ */
+export function createRenderJob(request: RenderRequest, limits: RenderLimits = DEFAULT_LIMITS): RenderJob {
+  const parsed = parseChartConfig(request.chart, limits);
+  const config = validateChartConfig(parsed, limits);
+  const width = resolveDimension('width', request.width, JOB_DEFAULTS.width, limits.maxWidth);
+  const height = resolveDimension('height', request.height, JOB_DEFAULTS.height, limits.maxHeight);
+  const devicePixelRatio = resolveDevicePixelRatio(request.devicePixelRatio, limits);
+  const format = resolveFormat(request.format);
+  const vector = format === 'svg' || format === 'pdf';
+  checkPixelBudget(width, height, vector ? 1 : devicePixelRatio, limits);
+  return {
+    config,
+    version: parseVersion(request.version) ?? detectChartJsMajor(config),
+    width,
+    height,
+    devicePixelRatio: vector ? 1 : devicePixelRatio,
+    backgroundColor: resolveBackgroundColor(request.backgroundColor),
+    format,
+  };
+}
+
+/**
+ * Renders a Chart.js config to an image.
+ *
+ * @example
+ * ```ts
+ * import { renderChart } from 'chartd';
+ * const { body, contentType } = await renderChart({
+ *   chart: { type: 'bar', data: { labels: ['a', 'b'], datasets: [{ data: [1, 2] }] } },
+ *   format: 'png',
+ * });
+ * ```
+ */
+export async function renderChart(request: RenderRequest, options: { limits?: RenderLimits } = {}): Promise<RenderResult> {
+  return renderJob(createRenderJob(request, options.limits));
+}
+
+/**
+ * Renders a job created by createRenderJob (it takes ownership of `job.config`).
+ * The chart is destroyed and the canvas released on every path, and the promise
+ * settles only after the event loop has turned once, so N-API finalizers of this
+ * render's native objects run before the next render starts (DESIGN.md, "Let
+ * native memory go").
+ */
+export async function renderJob(job: RenderJob): Promise<RenderResult & { timings: RenderTimings }> {
+  const started = performance.now();
+  try {
+    const result = await renderOnce(job, started);
+    publishRender({ job, durationMs: performance.now() - started, timings: result.timings });
+    return result;
+  } catch (error) {
+    const chartdError = toRenderError(error, job);
+    publishRender({ job, durationMs: performance.now() - started, error: chartdError });
+    throw chartdError;
+  } finally {
+    await yieldToEventLoop();
+  }
+}
+
+async function renderOnce(job: RenderJob, started: number): Promise<RenderResult & { timings: RenderTimings }> {
+  registerBundledFonts();
+  const runtime = getChartJsRuntime(job.version);
+  const config = prepareChartConfig(job, runtime);
+  const contentType = CONTENT_TYPES[job.format];
+
+  if (job.format === 'svg') {
+    const canvas = createSvgCanvas(job.width, job.height);
+    let drawn = 0;
+    const body = drawChart(runtime, canvas, config, () => {
+      drawn = performance.now();
+      return canvas.getContent();
+    });
+    return { body, contentType, timings: { drawMs: drawn - started, encodeMs: performance.now() - drawn } };
+  }
+  if (job.format === 'pdf') {
+    const surface = createPdfSurface(job.width, job.height);
+    let drawn = 0;
+    const body = drawChart(runtime, surface.canvas, config, () => {
+      drawn = performance.now();
+      return surface.finish();
+    });
+    return { body, contentType, timings: { drawMs: drawn - started, encodeMs: performance.now() - drawn } };
+  }
+
+  const canvas = acquireRasterCanvas(job.width, job.height);
+  let encoding: Promise<Buffer>;
+  let drawn = 0;
+  try {
+    // JPEG has no alpha: a transparent background would come out black.
+    if (job.format === 'jpeg' && job.backgroundColor === 'transparent') fillBackground(canvas, '#ffffff');
+    const format = job.format;
+    encoding = drawChart(runtime, canvas, config, () => {
+      drawn = performance.now();
+      return encodeRaster(canvas, format);
+    });
+  } finally {
+    releaseRasterCanvas(canvas);
+  }
+  const image = await encoding;
+  const body = job.format === 'base64' ? toDataUri(image) : image;
+  return { body, contentType, timings: { drawMs: drawn - started, encodeMs: performance.now() - drawn } };
+}
+
+/**
+ * Creates and draws one chart, lets `capture` take the drawn image (synchronously:
+ * `destroy()` clears the canvas), and destroys the chart on every path: nothing it
+ * allocates outlives this call.
+ */
+function drawChart<T>(runtime: ChartJsRuntime, canvas: object, config: Record<string, unknown>, capture: () => T): T {
+  let chart: ChartInstance | undefined;
+  try {
+    // With animation off, Chart.js lays out and draws synchronously in the constructor.
+    chart = runtime.createChart(canvas, config);
+    return capture();
+  } finally {
+    chart?.destroy();
+  }
+}
+
+function fillBackground(canvas: { getContext(id: '2d'): { fillStyle: unknown; fillRect(...a: number[]): void } }, color: string): void {
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = color;
+  ctx.fillRect(0, 0, 1e6, 1e6);
+}
+
+function toRenderError(error: unknown, job: RenderJob): ChartdError {
+  if (error instanceof ChartdError) return error;
+  if (error instanceof Error) {
+    return new ChartdError('RENDER_FAILED', `Chart.js ${job.version} could not render this config: ${error.message}`, { cause: error });
+  }
+  return toChartdError(error);
+}
+
+/**
+ * Resolves after the event loop's check phase: N-API finalizers (which free
+ * @napi-rs/canvas surfaces) run from setImmediate in Node 20, so a microtask
+ * yield is not enough (DESIGN.md, measured).
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

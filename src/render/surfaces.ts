@@ -1,0 +1,106 @@
+import { createCanvas, PDFDocument, SvgExportFlag, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
+import { withFallbackFamilies } from './fonts.js';
+
+/**
+ * Canvases for one render. A raster canvas is reused by the thread (DESIGN.md:
+ * ~23 % faster than a new one per render): resizing it frees the old surface at
+ * once and resets the context state. Chart creation and drawing are synchronous
+ * and `encode()` snapshots the pixels when called, so one spare canvas serves a
+ * thread even when renders overlap.
+ */
+let spareCanvas: Canvas | undefined;
+
+/** Past this many pixels a reused canvas is shrunk after use, so an idle thread keeps no big surface. */
+const KEEP_SURFACE_MAX_PIXELS = 2_000_000;
+
+const FONT_FALLBACK_INSTALLED = Symbol('chartd.fontFallback');
+
+export function acquireRasterCanvas(width: number, height: number): Canvas {
+  const canvas = spareCanvas ?? createCanvas(width, height);
+  spareCanvas = undefined;
+  canvas.width = width;
+  canvas.height = height;
+  prepareForChartJs(canvas);
+  installFontFallback(canvas.getContext('2d'));
+  return canvas;
+}
+
+export function releaseRasterCanvas(canvas: Canvas): void {
+  if (canvas.width * canvas.height > KEEP_SURFACE_MAX_PIXELS) {
+    canvas.width = 1;
+    canvas.height = 1;
+  }
+  // A second canvas (overlapping renders) is dropped; its finalizer frees it.
+  spareCanvas ??= canvas;
+}
+
+/** A vector SVG canvas with text converted to paths, so the file needs no fonts to view. */
+export function createSvgCanvas(width: number, height: number) {
+  const canvas = createCanvas(width, height, SvgExportFlag.ConvertTextToPaths);
+  prepareForChartJs(canvas);
+  installFontFallback(canvas.getContext('2d'));
+  return canvas;
+}
+
+/**
+ * A one-page vector PDF. Chart.js needs a canvas-like object whose context points
+ * back at it; Skia's PDF context has no canvas, so a stand-in carries the size and
+ * a proxy adds the back-reference.
+ */
+export function createPdfSurface(width: number, height: number) {
+  const document = new PDFDocument({ creator: 'chartd', producer: 'chartd (Skia/PDF)' });
+  const page = document.beginPage(width, height);
+  const fakeCanvas: Record<string, unknown> = { width, height, style: {} };
+  const context = new Proxy(page, {
+    get(target, property) {
+      if (property === 'canvas') return fakeCanvas;
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+    set(target, property, value) {
+      const next = property === 'font' && typeof value === 'string' ? withFallbackFamilies(value) : value;
+      return Reflect.set(target, property, next, target);
+    },
+  });
+  fakeCanvas.getContext = () => context;
+  return {
+    canvas: fakeCanvas,
+    finish(): Buffer {
+      document.endPage();
+      return document.close();
+    },
+  };
+}
+
+/** Chart.js 2 writes `canvas.style.width/height` during retina scaling. */
+function prepareForChartJs(canvas: object): void {
+  (canvas as { style?: object }).style = {};
+}
+
+/**
+ * Appends the bundled families to every font Chart.js sets, so CJK text falls back
+ * to Noto Sans SC whatever family the config names (fonts.ts explains why).
+ */
+function installFontFallback(ctx: SKRSContext2D): void {
+  const tagged = ctx as unknown as Record<symbol, boolean>;
+  if (tagged[FONT_FALLBACK_INSTALLED]) return;
+  const descriptor = findFontDescriptor(ctx);
+  Object.defineProperty(ctx, 'font', {
+    configurable: true,
+    get() {
+      return descriptor.get!.call(ctx);
+    },
+    set(value: string) {
+      descriptor.set!.call(ctx, withFallbackFamilies(String(value)));
+    },
+  });
+  tagged[FONT_FALLBACK_INSTALLED] = true;
+}
+
+function findFontDescriptor(ctx: object): PropertyDescriptor {
+  for (let proto = Object.getPrototypeOf(ctx); proto; proto = Object.getPrototypeOf(proto)) {
+    const descriptor = Object.getOwnPropertyDescriptor(proto, 'font');
+    if (descriptor?.get && descriptor.set) return descriptor;
+  }
+  throw new Error('canvas context has no font accessor');
+}

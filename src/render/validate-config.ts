@@ -1,0 +1,113 @@
+import { ChartdError } from '../errors.js';
+import type { RenderLimits } from './limits.js';
+import { FUNCTION_HELP, describe } from './parse-config.js';
+
+/**
+ * Checks a parsed config against the limits and Chart.js' structural needs, and
+ * returns a sanitised deep copy (the caller's object is never touched, and the
+ * copy is plain data that crosses threads). NaN becomes null (a gap, as Chart.js
+ * draws NaN), while ±Infinity is refused (Chart.js' tick generation would never end).
+ */
+export function validateChartConfig(config: Record<string, unknown>, limits: RenderLimits): Record<string, unknown> {
+  const copy = copyWithinLimits(config, limits) as Record<string, unknown>;
+  checkStructure(copy, limits);
+  return copy;
+}
+
+function copyWithinLimits(root: unknown, limits: RenderLimits): unknown {
+  let nodes = 0;
+  const visit = (value: unknown, path: string, depth: number): unknown => {
+    if (++nodes > limits.maxNodes) {
+      throw new ChartdError('CONFIG_TOO_LARGE', `chart has more than ${limits.maxNodes} values`);
+    }
+    switch (typeof value) {
+      case 'number':
+        if (Number.isNaN(value)) return null;
+        if (!Number.isFinite(value)) {
+          throw new ChartdError('CONFIG_NOT_FINITE', `${path} is ${value}; numbers must be finite (use null for a gap)`);
+        }
+        return value;
+      case 'string':
+        if (value.length > limits.maxStringLength) {
+          throw new ChartdError(
+            'CONFIG_STRING_TOO_LONG',
+            `${path} is ${value.length} characters long, over the limit of ${limits.maxStringLength}`,
+          );
+        }
+        return value;
+      case 'function':
+        throw new ChartdError('CONFIG_FUNCTION', `${path} is a function: ${FUNCTION_HELP}`);
+      case 'bigint':
+      case 'symbol':
+        throw new ChartdError('CONFIG_INVALID', `${path} is a ${typeof value}, which a chart config cannot hold`);
+      case 'object': {
+        if (value === null) return value;
+        if (depth >= limits.maxDepth) {
+          throw new ChartdError('CONFIG_TOO_DEEP', `${path} is nested deeper than ${limits.maxDepth} levels`);
+        }
+        if (Array.isArray(value)) {
+          const array = new Array<unknown>(value.length);
+          for (let i = 0; i < value.length; i++) array[i] = visit(value[i], `${path}[${i}]`, depth + 1);
+          return array;
+        }
+        const record = value as Record<string, unknown>;
+        const copy: Record<string, unknown> = {};
+        for (const key of Object.keys(record)) {
+          if (key.length > limits.maxStringLength) {
+            throw new ChartdError('CONFIG_STRING_TOO_LONG', `a key in ${path} is over ${limits.maxStringLength} characters`);
+          }
+          // __proto__ as a JSON key is data, never a prototype: define, do not assign.
+          Object.defineProperty(copy, key, { value: visit(record[key], `${path}.${key}`, depth + 1), enumerable: true, writable: true, configurable: true });
+        }
+        return copy;
+      }
+      default:
+        return value;
+    }
+  };
+  return visit(root, 'chart', 0);
+}
+
+function checkStructure(config: Record<string, unknown>, limits: RenderLimits): void {
+  if (config.type !== undefined && typeof config.type !== 'string') {
+    throw new ChartdError('CONFIG_INVALID', `chart.type must be a string such as "bar" or "line", got ${describe(config.type)}`);
+  }
+  if (typeof config.type !== 'string' || config.type === '') {
+    throw new ChartdError('CONFIG_INVALID', 'chart.type is required, e.g. "bar", "line", "pie"');
+  }
+  const data = config.data;
+  if (data === undefined || data === null) {
+    throw new ChartdError('CONFIG_INVALID', 'chart.data is required, e.g. {"labels":[...],"datasets":[{"data":[...]}]}');
+  }
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    throw new ChartdError('CONFIG_INVALID', `chart.data must be an object, got ${describe(data)}`);
+  }
+  const { labels, datasets } = data as Record<string, unknown>;
+  if (labels !== undefined && labels !== null && !Array.isArray(labels)) {
+    throw new ChartdError('CONFIG_INVALID', `chart.data.labels must be an array, got ${describe(labels)}`);
+  }
+  if (datasets !== undefined && !Array.isArray(datasets)) {
+    throw new ChartdError('CONFIG_INVALID', `chart.data.datasets must be an array, got ${describe(datasets)}`);
+  }
+  const list = (datasets ?? []) as unknown[];
+  if (list.length > limits.maxDatasets) {
+    throw new ChartdError('CONFIG_TOO_MANY_DATASETS', `chart.data.datasets has ${list.length} datasets, over the limit of ${limits.maxDatasets}`);
+  }
+  let points = Array.isArray(labels) ? labels.length : 0;
+  list.forEach((dataset, i) => {
+    if (typeof dataset !== 'object' || dataset === null || Array.isArray(dataset)) {
+      throw new ChartdError('CONFIG_INVALID', `chart.data.datasets[${i}] must be an object, got ${describe(dataset)}`);
+    }
+    const { data: values, type } = dataset as Record<string, unknown>;
+    if (values !== undefined && values !== null && !Array.isArray(values)) {
+      throw new ChartdError('CONFIG_INVALID', `chart.data.datasets[${i}].data must be an array, got ${describe(values)}`);
+    }
+    if (type !== undefined && typeof type !== 'string') {
+      throw new ChartdError('CONFIG_INVALID', `chart.data.datasets[${i}].type must be a string, got ${describe(type)}`);
+    }
+    points += Array.isArray(values) ? values.length : 0;
+  });
+  if (points > limits.maxDataPoints) {
+    throw new ChartdError('CONFIG_TOO_MANY_POINTS', `chart has ${points} data points and labels, over the limit of ${limits.maxDataPoints}`);
+  }
+}
