@@ -1,0 +1,37 @@
+import { runRenderCommand } from './render-command.js';
+import { runServeCommand } from './serve-command.js';
+import { CHARTD_VERSION } from '../server/service.js';
+
+const HELP = `chartd ${CHARTD_VERSION}: Chart.js configs to PNG, WebP, JPEG, SVG, PDF, base64
+
+Usage:
+  chartd serve [options]                 run the HTTP service (QuickChart-compatible /chart)
+  chartd render [config.json|-] [opts]   render one chart to a file or stdout
+  chartd --version                       print the version
+  chartd <command> --help                options of a command
+
+Run "chartd serve --help" or "chartd render --help" for every option.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return runServeCommand(rest);
+    case 'render':
+      return runRenderCommand(rest);
+    case '--version':
+    case '-v':
+      process.stdout.write(`${CHARTD_VERSION}\n`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return 0;
+    default:
+      process.stderr.write(`chartd: unknown command "${command}"\n\n${HELP}`);
+      return 2;
+  }
+}

@@ -1,0 +1,79 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ChartdError, ERROR_CATALOG, toChartdError } from '../errors.js';
+import { drawErrorImage } from './error-image.js';
+
+export type ErrorImageMode = 'auto' | 'always' | 'never';
+
+/** The one JSON shape of every error chartd answers. No stack trace leaves the process. */
+export interface ErrorBody {
+  error: string;
+  code: string;
+  message: string;
+  statusCode: number;
+}
+
+const RETRY_AFTER_SECONDS: Partial<Record<string, number>> = {
+  QUEUE_FULL: 1,
+  SHUTTING_DOWN: 5,
+  POOL_CLOSED: 5,
+};
+
+/** Maps fastify's own errors (body parsing, limits) onto chartd codes. */
+export function fromFastifyError(error: unknown): ChartdError {
+  if (error instanceof ChartdError) return error;
+  const e = error as { code?: string; statusCode?: number; message?: string };
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ChartdError('BODY_TOO_LARGE', `request body is over the limit: ${e.message ?? ''}`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ChartdError('PARAM_INVALID', 'POST /chart takes application/json or application/x-www-form-urlencoded');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ChartdError('CONFIG_MISSING', 'the JSON body is empty: send {"chart": {...}}');
+    default:
+      break;
+  }
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new ChartdError('PARAM_INVALID', `bad request: ${e.message ?? 'unreadable body'}`);
+  }
+  return toChartdError(error);
+}
+
+export function toErrorBody(error: ChartdError): ErrorBody {
+  return { error: ERROR_CATALOG[error.code].title, code: error.code, message: error.message, statusCode: error.statusCode };
+}
+
+/**
+ * Whether to answer with a picture of the error: `<img>` embeds send GET with an
+ * Accept header naming images; curl and API clients do not.
+ */
+export function wantsErrorImage(request: FastifyRequest, mode: ErrorImageMode): boolean {
+  if (mode === 'never' || request.method !== 'GET') return false;
+  if (mode === 'always') return true;
+  const accept = request.headers.accept ?? '';
+  return accept.includes('image/') && !accept.startsWith('application/json');
+}
+
+export async function sendError(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: ChartdError,
+  options: { errorImages: ErrorImageMode; size?: { width: number; height: number } },
+): Promise<FastifyReply> {
+  const retryAfter = RETRY_AFTER_SECONDS[error.code];
+  if (retryAfter !== undefined) reply.header('Retry-After', String(retryAfter));
+  reply.header('Cache-Control', 'no-store');
+  reply.code(error.statusCode);
+  if (wantsErrorImage(request, options.errorImages)) {
+    const { width, height } = options.size ?? { width: 500, height: 300 };
+    const png = await drawErrorImage(ERROR_CATALOG[error.code].title, `${error.code}: ${error.message}`, width, height);
+    // QuickChart's header, so clients written against it find the message.
+    reply.header('X-quickchart-error', toHeaderText(error.message));
+    reply.header('X-Chartd-Error-Code', error.code);
+    return reply.type('image/png').send(png);
+  }
+  return reply.type('application/json; charset=utf-8').send(toErrorBody(error));
+}
+
+function toHeaderText(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 500);
+}

@@ -1,0 +1,84 @@
+import { ChartdError } from '../errors.js';
+import type { RenderRequest } from '../render/job.js';
+
+/**
+ * QuickChart's request parameters, long and short forms (docs/API.md). Unknown
+ * parameters are ignored, as QuickChart does: clients add their own (`ref`, `key`).
+ */
+export function toRenderRequest(source: Record<string, unknown>): RenderRequest {
+  const encoding = pick(source, 'encoding');
+  let chart = pickRaw(source, 'c', 'chart');
+  if (encoding !== undefined && encoding !== 'url' && encoding !== 'base64') {
+    throw new ChartdError('PARAM_INVALID', `encoding must be "url" or "base64", got "${String(encoding).slice(0, 32)}"`);
+  }
+  if (encoding === 'base64' && typeof chart === 'string') chart = decodeBase64Config(chart);
+  return {
+    chart,
+    width: pick(source, 'w', 'width'),
+    height: pick(source, 'h', 'height'),
+    devicePixelRatio: pick(source, 'devicePixelRatio'),
+    backgroundColor: pick(source, 'bkg', 'backgroundColor'),
+    format: pick(source, 'f', 'format'),
+    version: pick(source, 'v', 'version'),
+  };
+}
+
+function pickRaw(source: Record<string, unknown>, ...names: string[]): unknown {
+  for (const name of names) {
+    const value = first(source[name]);
+    if (value !== undefined && value !== null && value !== '') return value;
+  }
+  return undefined;
+}
+
+/** A scalar parameter: numbers stay numbers (JSON bodies), everything else a string. */
+function pick(source: Record<string, unknown>, ...names: string[]): string | undefined;
+function pick(source: Record<string, unknown>, ...names: string[]): string | number | undefined {
+  const value = pickRaw(source, ...names);
+  if (value === undefined) return undefined;
+  if (typeof value === 'number' || typeof value === 'string') return value;
+  if (typeof value === 'boolean') return String(value);
+  throw new ChartdError('PARAM_INVALID', `${names.at(-1)} must be a string or a number`);
+}
+
+/** Repeated query parameters arrive as arrays: the first one counts. */
+function first(value: unknown): unknown {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+const BASE64 = /^[A-Za-z0-9+/_\-\s]*={0,2}\s*$/;
+
+function decodeBase64Config(text: string): string {
+  // '+' may have survived a query string as is, or been sent as a space.
+  const cleaned = text.replace(/ /g, '+');
+  if (!BASE64.test(cleaned)) throw new ChartdError('CONFIG_SYNTAX', 'chart is not valid base64 (encoding=base64)');
+  return Buffer.from(cleaned, cleaned.includes('-') || cleaned.includes('_') ? 'base64url' : 'base64').toString('utf8');
+}
+
+/**
+ * Parses a query string as QuickChart (Express) does for chart URLs: '+' stays a
+ * plus sign (it is common in unencoded configs, e.g. "1e+5" or "a+b"), and a
+ * malformed %-escape keeps its raw text instead of failing the request.
+ */
+export function parseQueryString(query: string): Record<string, string | string[]> {
+  const result: Record<string, string | string[]> = Object.create(null);
+  for (const part of query.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const key = safeDecode(eq === -1 ? part : part.slice(0, eq));
+    const value = eq === -1 ? '' : safeDecode(part.slice(eq + 1));
+    const existing = result[key];
+    if (existing === undefined) result[key] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else result[key] = [existing, value];
+  }
+  return result;
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
