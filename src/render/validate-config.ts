@@ -9,9 +9,10 @@ import { FUNCTION_HELP, describe } from './parse-config.js';
  * draws NaN), while ±Infinity is refused (Chart.js' tick generation would never end).
  */
 export function validateChartConfig(config: Record<string, unknown>, limits: RenderLimits): Record<string, unknown> {
-  const copy = copyWithinLimits(config, limits) as Record<string, unknown>;
-  checkStructure(copy, limits);
-  return copy;
+  // Shape and counts first: they read only lengths, so a million points is
+  // refused as such before the deep copy walks them.
+  checkStructure(config, limits);
+  return copyWithinLimits(config, limits) as Record<string, unknown>;
 }
 
 function copyWithinLimits(root: unknown, limits: RenderLimits): unknown {

@@ -25,7 +25,7 @@ export function toRenderRequest(source: Record<string, unknown>): RenderRequest 
 
 function pickRaw(source: Record<string, unknown>, ...names: string[]): unknown {
   for (const name of names) {
-    const value = first(source[name]);
+    const value = source[name];
     if (value !== undefined && value !== null && value !== '') return value;
   }
   return undefined;
@@ -38,12 +38,7 @@ function pick(source: Record<string, unknown>, ...names: string[]): string | num
   if (value === undefined) return undefined;
   if (typeof value === 'number' || typeof value === 'string') return value;
   if (typeof value === 'boolean') return String(value);
-  throw new ChartdError('PARAM_INVALID', `${names.at(-1)} must be a string or a number`);
-}
-
-/** Repeated query parameters arrive as arrays: the first one counts. */
-function first(value: unknown): unknown {
-  return Array.isArray(value) ? value[0] : value;
+  throw new ChartdError('PARAM_INVALID', `${names.at(-1)} must be a string or a number, got ${Array.isArray(value) ? 'an array' : typeof value}`);
 }
 
 const BASE64 = /^[A-Za-z0-9+/_\-\s]*={0,2}\s*$/;
@@ -58,19 +53,17 @@ function decodeBase64Config(text: string): string {
 /**
  * Parses a query string as QuickChart (Express) does for chart URLs: '+' stays a
  * plus sign (it is common in unencoded configs, e.g. "1e+5" or "a+b"), and a
- * malformed %-escape keeps its raw text instead of failing the request.
+ * malformed %-escape keeps its raw text instead of failing the request. A
+ * repeated parameter counts once, the first time.
  */
-export function parseQueryString(query: string): Record<string, string | string[]> {
-  const result: Record<string, string | string[]> = Object.create(null);
+export function parseQueryString(query: string): Record<string, string> {
+  const result: Record<string, string> = Object.create(null);
   for (const part of query.split('&')) {
     if (part === '') continue;
     const eq = part.indexOf('=');
     const key = safeDecode(eq === -1 ? part : part.slice(0, eq));
-    const value = eq === -1 ? '' : safeDecode(part.slice(eq + 1));
-    const existing = result[key];
-    if (existing === undefined) result[key] = value;
-    else if (Array.isArray(existing)) existing.push(value);
-    else result[key] = [existing, value];
+    if (key in result) continue;
+    result[key] = eq === -1 ? '' : safeDecode(part.slice(eq + 1));
   }
   return result;
 }
