@@ -17,7 +17,7 @@ export function toRenderRequest(source: Record<string, unknown>): RenderRequest 
     width: pick(source, 'w', 'width'),
     height: pick(source, 'h', 'height'),
     devicePixelRatio: pick(source, 'devicePixelRatio'),
-    backgroundColor: pick(source, 'bkg', 'backgroundColor'),
+    backgroundColor: pick(source, 'backgroundColor', 'bkg'),
     format: pick(source, 'f', 'format'),
     version: pick(source, 'v', 'version'),
   };
