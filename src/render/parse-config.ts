@@ -68,7 +68,10 @@ interface FunctionLocation {
   property: string | undefined;
 }
 
-/** Finds `function (...)`, `function name(...)` or an arrow outside string literals. */
+/**
+ * Finds a function outside strings and comments: `function (...)`, an arrow, or
+ * a method shorthand in property position (`callback(v) { ... }`).
+ */
 export function findFunction(text: string): FunctionLocation | undefined {
   let quote: string | undefined;
   for (let i = 0; i < text.length; i++) {
@@ -78,16 +81,32 @@ export function findFunction(text: string): FunctionLocation | undefined {
       else if (ch === quote) quote = undefined;
       continue;
     }
+    if (ch === '/' && text[i + 1] === '/') {
+      const end = text.indexOf('\n', i);
+      i = end === -1 ? text.length : end;
+      continue;
+    }
+    if (ch === '/' && text[i + 1] === '*') {
+      const end = text.indexOf('*/', i + 2);
+      i = end === -1 ? text.length : end + 1;
+      continue;
+    }
     if (ch === '"' || ch === "'" || ch === '`') {
       quote = ch;
       continue;
     }
-    const isFunctionKeyword =
-      ch === 'f' && /^function\b\s*[\w$]*\s*\(/.test(text.slice(i, i + 64)) && !/[\w$]/.test(text[i - 1] ?? '');
+    const startsWord = !/[\w$]/.test(text[i - 1] ?? '');
+    const isFunctionKeyword = ch === 'f' && startsWord && /^function\b\s*[\w$]*\s*\(/.test(text.slice(i, i + 64));
     const isArrow = ch === '=' && text[i + 1] === '>';
     if (isFunctionKeyword || isArrow) {
       const start = isArrow ? arrowStart(text, i) : i;
       return { ...lineAndColumn(text, start), property: propertyBefore(text, start) };
+    }
+    if (startsWord && /[\w$]/.test(ch)) {
+      const method = /^([\w$]+)\s*\([^()]*\)\s*\{/.exec(text.slice(i, i + 256));
+      if (method && /[{,]\s*$/.test(text.slice(Math.max(0, i - 64), i))) {
+        return { ...lineAndColumn(text, i), property: method[1] };
+      }
     }
   }
   return undefined;

@@ -48,7 +48,7 @@ export function createRenderJob(request: RenderRequest, limits: RenderLimits = D
     width,
     height,
     devicePixelRatio: vector ? 1 : devicePixelRatio,
-    backgroundColor: resolveBackgroundColor(request.backgroundColor),
+    backgroundColor: resolveOpaqueBackground(resolveBackgroundColor(request.backgroundColor), format),
     format,
   };
 }
@@ -120,8 +120,6 @@ async function renderOnce(job: RenderJob, started: number): Promise<RenderResult
   let encoding: Promise<Buffer>;
   let drawn = 0;
   try {
-    // JPEG has no alpha: a transparent background would come out black.
-    if (job.format === 'jpeg' && job.backgroundColor === 'transparent') fillBackground(canvas, '#ffffff');
     const format = job.format;
     encoding = drawChart(runtime, canvas, config, () => {
       drawn = performance.now();
@@ -151,10 +149,9 @@ function drawChart<T>(runtime: ChartJsRuntime, canvas: object, config: Record<st
   }
 }
 
-function fillBackground(canvas: { getContext(id: '2d'): { fillStyle: unknown; fillRect(...a: number[]): void } }, color: string): void {
-  const ctx = canvas.getContext('2d');
-  ctx.fillStyle = color;
-  ctx.fillRect(0, 0, 1e6, 1e6);
+/** JPEG has no alpha: a transparent background would come out black, so it is white. */
+function resolveOpaqueBackground(color: string, format: string): string {
+  return format === 'jpeg' && color === 'transparent' ? '#ffffff' : color;
 }
 
 function toRenderError(error: unknown, job: RenderJob): ChartdError {

@@ -76,7 +76,7 @@ export async function pdfContentStreams(pdf: Buffer): Promise<string[]> {
   const { inflateSync } = await import('node:zlib');
   const text = pdf.toString('latin1');
   const streams: string[] = [];
-  const pattern = /stream\r?\n/g;
+  const pattern = /(?<!end)stream\r?\n/g;
   let match: RegExpExecArray | null;
   while ((match = pattern.exec(text))) {
     const start = match.index + match[0].length;

@@ -114,7 +114,6 @@ describe('raster formats', () => {
 
   test(
     'jpeg without backgroundColor gets white corners, not black',
-    { todo: 'src bug: the white fill in renderOnce is drawn before Chart.js, whose draw() clears the canvas' },
     async () => {
       const image = await decodeImage((await render({ format: 'jpeg' })).body);
       for (const corner of corners(image)) assertNear(corner, [255, 255, 255, 255], 8, 'jpeg corner');

@@ -153,16 +153,19 @@ describe('functions in configs', () => {
 
   test(
     'a function after a comment with an apostrophe is still CONFIG_FUNCTION',
-    { todo: "src bug: findFunction treats quotes inside // and /* */ comments as string delimiters" },
     () => {
       const text = `{\n  // don't use code here\n  type: 'bar',\n  data: { datasets: [{ data: [1] }] },\n  options: { ticks: { callback: function(v) { return v } } }\n}`;
       assert.throws(() => createRenderJob({ chart: text }), assertChartdError('CONFIG_FUNCTION', /"callback"/));
     },
   );
 
+  test('a method shorthand is CONFIG_FUNCTION too', () => {
+    const text = `{type: 'bar', data: {datasets: [{data: [1]}]}, options: {plugins: {tooltip: {callbacks: {label(ctx) { return ctx.raw }}}}}}`;
+    assert.throws(() => createRenderJob({ chart: text }), assertChartdError('CONFIG_FUNCTION', /"label"/));
+  });
+
   test(
     'an arrow inside a comment does not turn a syntax error into CONFIG_FUNCTION',
-    { todo: 'src bug: findFunction does not skip comments, so "=>" in a comment is reported as a function' },
     () => {
       const text = `{\n  // values => percent\n  type: 'bar' 'line'\n}`;
       assert.throws(() => createRenderJob({ chart: text }), assertChartdError('CONFIG_SYNTAX'));

@@ -1,0 +1,80 @@
+/**
+ * In-process render throughput (issue 2): one thread, the library's render path
+ * (parse, validate, draw, encode, yield). Knobs: BENCH_SECONDS (per cell, default 2).
+ * Run: npm run bench
+ */
+import { performance } from 'node:perf_hooks';
+import { createCanvas } from '@napi-rs/canvas';
+import { createRenderJob, renderJob } from '../src/index.js';
+import { prepareChartConfig } from '../src/render/chartjs/prepare-config.js';
+import { getChartJsRuntime } from '../src/render/chartjs/runtimes.js';
+import { encodePng, encodePngWithSkia } from '../src/render/encode.js';
+import { registerBundledFonts } from '../src/render/fonts.js';
+import { BENCH_FORMATS, SCENARIOS } from './scenarios.js';
+import { describeMachine, percentile, printTable } from './machine.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+
+async function measureRenders(): Promise<Map<string, number>> {
+  const rows: Array<Array<string | number>> = [];
+  const rendersPerSecond = new Map<string, number>();
+  for (const scenario of SCENARIOS) {
+    for (const format of BENCH_FORMATS) {
+      const request = { ...scenario.request, format };
+      for (let i = 0; i < 5; i++) await renderJob(createRenderJob(request));
+      const times: number[] = [];
+      let bytes = 0;
+      const until = performance.now() + SECONDS * 1000;
+      while (performance.now() < until || times.length < 10) {
+        const start = performance.now();
+        const result = await renderJob(createRenderJob(request));
+        times.push(performance.now() - start);
+        bytes = result.body.length;
+      }
+      times.sort((a, b) => a - b);
+      const mean = times.reduce((sum, t) => sum + t, 0) / times.length;
+      rendersPerSecond.set(`${scenario.name}|${format}`, 1000 / mean);
+      rows.push([scenario.name, format, (1000 / mean).toFixed(1), mean.toFixed(2), percentile(times, 50).toFixed(2), percentile(times, 99).toFixed(2), bytes]);
+    }
+  }
+  printTable(['scenario', 'format', 'renders/s', 'ms/render', 'p50 ms', 'p99 ms', 'bytes'], rows);
+  return rendersPerSecond;
+}
+
+/** PNG encoders on the same drawn canvas: QuickChart's default output, a 100-point line at 500x300 @2. */
+async function comparePngEncoders(): Promise<void> {
+  registerBundledFonts();
+  const job = createRenderJob({ ...SCENARIOS[0]!.request, width: 500, height: 300, devicePixelRatio: 2, version: '4' });
+  const runtime = getChartJsRuntime(job.version);
+  const canvas = createCanvas(job.width, job.height);
+  const chart = runtime.createChart(canvas, prepareChartConfig(job, runtime));
+  try {
+    const rows: Array<Array<string | number>> = [];
+    const encoders = { 'Skia encode("png") (baseline)': encodePngWithSkia, 'getImageData + libvips level 2, no filter (chartd)': encodePng };
+    const results: Record<string, { ms: number; bytes: number }> = {};
+    for (const [name, encode] of Object.entries(encoders)) {
+      for (let i = 0; i < 5; i++) await encode(canvas);
+      const times: number[] = [];
+      let bytes = 0;
+      for (let i = 0; i < 60; i++) {
+        const start = performance.now();
+        bytes = (await encode(canvas)).length;
+        times.push(performance.now() - start);
+      }
+      times.sort((a, b) => a - b);
+      results[name] = { ms: percentile(times, 50), bytes };
+    }
+    const baseline = results['Skia encode("png") (baseline)']!;
+    for (const [name, { ms, bytes }] of Object.entries(results)) {
+      rows.push([name, ms.toFixed(2), bytes, (baseline.ms / ms).toFixed(1) + 'x', (bytes / baseline.bytes).toFixed(2) + 'x']);
+    }
+    console.log(`\nPNG encoders, ${canvas.width}x${canvas.height} pixels (median of 60)`);
+    printTable(['encoder', 'median ms', 'bytes', 'speed vs Skia', 'size vs Skia'], rows);
+  } finally {
+    chart.destroy();
+  }
+}
+
+console.log(`chartd render benchmark: ${describeMachine()}, ${SECONDS} s per cell, one thread\n`);
+await measureRenders();
+await comparePngEncoders();
