@@ -6,3 +6,7 @@ export { DEFAULT_LIMITS, type RenderLimits } from './render/limits.js';
 export { countLiveCharts } from './render/chartjs/runtimes.js';
 export { ChartdError, ERROR_CATALOG, type ErrorCode } from './errors.js';
 export { renderChannel, type RenderEvent } from './render/render-events.js';
+export { openCanvas, CanvasHandle, ChartHandle } from './render/handles.js';
+export { leakedHandleCounts, type HandleKind } from './render/leak-sentinel.js';
+export { createRenderPool, RenderPool, type PoolResult, type PoolStats } from './pool/render-pool.js';
+export type { RenderPoolOptions } from './pool/pool-options.js';

@@ -21,6 +21,13 @@ export interface ServiceOptions {
   cacheMaxAgeSeconds: number;
   errorImages: 'auto' | 'always' | 'never';
   logLevel: string;
+  adminPort: number;
+  adminHost: string;
+  adminToken: string;
+  leakWindowMs: number;
+  leakIntervalMs: number;
+  leakThresholdPercent: number;
+  leakRecycle: 'on' | 'off';
 }
 
 type Kind = 'integer' | 'string' | 'enum';
@@ -51,6 +58,13 @@ export const SERVICE_DEFAULTS: Readonly<ServiceOptions> = Object.freeze({
   cacheMaxAgeSeconds: 604_800, // 7 days, as QuickChart
   errorImages: 'auto',
   logLevel: 'info',
+  adminPort: 9464,
+  adminHost: '127.0.0.1', // loopback: a token is required to listen anywhere else
+  adminToken: '',
+  leakWindowMs: 1_800_000, // 30 minutes
+  leakIntervalMs: 10_000, // 10 seconds
+  leakThresholdPercent: 10, // % growth per hour
+  leakRecycle: 'off',
 });
 
 export const OPTION_SPECS: readonly OptionSpec[] = [
@@ -69,7 +83,19 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'cacheMaxAgeSeconds', flag: 'cache-max-age', env: 'CHARTD_CACHE_MAX_AGE', kind: 'integer', min: 0, description: 'Cache-Control max-age of images, seconds' },
   { key: 'errorImages', flag: 'error-images', env: 'CHARTD_ERROR_IMAGES', kind: 'enum', values: ['auto', 'always', 'never'], description: 'draw errors as images: auto = for GET requests that accept images (<img> embeds)' },
   { key: 'logLevel', flag: 'log-level', env: 'CHARTD_LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], description: 'log level' },
+  { key: 'adminPort', flag: 'admin-port', env: 'CHARTD_ADMIN_PORT', kind: 'integer', min: 0, description: 'admin port: /metrics, /debug/*, health' },
+  { key: 'adminHost', flag: 'admin-host', env: 'CHARTD_ADMIN_HOST', kind: 'string', description: 'admin listen address (a token is required unless loopback)' },
+  { key: 'adminToken', flag: 'admin-token', env: 'CHARTD_ADMIN_TOKEN', kind: 'string', description: 'bearer token for the admin port (health checks excepted)' },
+  { key: 'leakWindowMs', flag: 'leak-window', env: 'CHARTD_LEAK_WINDOW_MS', kind: 'integer', min: 1000, description: 'leak detector sliding window, ms' },
+  { key: 'leakIntervalMs', flag: 'leak-interval', env: 'CHARTD_LEAK_INTERVAL_MS', kind: 'integer', min: 100, description: 'leak detector sampling interval, ms' },
+  { key: 'leakThresholdPercent', flag: 'leak-threshold', env: 'CHARTD_LEAK_THRESHOLD_PERCENT', kind: 'integer', min: 1, description: 'memory growth per hour (% of baseline) that the leak detector flags' },
+  { key: 'leakRecycle', flag: 'leak-recycle', env: 'CHARTD_LEAK_RECYCLE', kind: 'enum', values: ['on', 'off'], description: 'recycle a worker the leak detector flags' },
 ];
+
+/** Loopback listen addresses: reachable only from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
 
 /** Resolves options: flags win over environment, environment over defaults. */
 export function resolveServiceOptions(
@@ -84,7 +110,13 @@ export function resolveServiceOptions(
     const source = typeof flagValue === 'string' ? `--${spec.flag}` : spec.env;
     options[spec.key] = parseOption(spec, raw, source);
   }
-  return options as unknown as ServiceOptions;
+  const resolved = options as unknown as ServiceOptions;
+  if (!isLoopbackHost(resolved.adminHost) && !resolved.adminToken) {
+    throw new TypeError(
+      `the admin port would listen on ${resolved.adminHost}, beyond this machine, without a token: set --admin-token / CHARTD_ADMIN_TOKEN (heap snapshots hold every secret in memory)`,
+    );
+  }
+  return resolved;
 }
 
 function parseOption(spec: OptionSpec, raw: string, source: string): number | string {

@@ -20,6 +20,12 @@ test('defaults bind loopback on port 3400', () => {
   assert.equal(options.port, 3400);
 });
 
+test('an admin port beyond loopback needs a token', () => {
+  assert.throws(() => resolveServiceOptions({ 'admin-host': '0.0.0.0' }, {}), /without a token/);
+  assert.equal(resolveServiceOptions({ 'admin-host': '0.0.0.0' }, { CHARTD_ADMIN_TOKEN: 's3cret' }).adminToken, 's3cret');
+  assert.equal(resolveServiceOptions({ 'admin-host': '127.0.0.2' }, {}).adminHost, '127.0.0.2');
+});
+
 test('a zero stays zero and bad values name their source', () => {
   assert.equal(resolveServiceOptions({ queue: '0' }, {}).queue, 0);
   assert.throws(() => resolveServiceOptions({ workers: '0' }, {}), /--workers must be an integer >= 1/);
@@ -33,7 +39,7 @@ test('the README documents every option with its flag, variable and default', ()
     const row = readme.split('\n').find((line) => line.startsWith(`| \`--${spec.flag}\` |`));
     assert.ok(row, `README has no row for --${spec.flag}`);
     assert.ok(row.includes(`\`${spec.env}\``), `README row of --${spec.flag} lacks ${spec.env}`);
-    const value = SERVICE_DEFAULTS[spec.key];
+    const value = SERVICE_DEFAULTS[spec.key] === '' ? '(none)' : SERVICE_DEFAULTS[spec.key];
     if (spec.key !== 'workers') assert.ok(row.includes(`| ${value} |`), `README default of --${spec.flag} is not ${value}`);
   }
 });

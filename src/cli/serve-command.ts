@@ -21,14 +21,20 @@ Stops on SIGTERM or SIGINT: stops accepting, finishes accepted requests (up to
 }
 
 export async function runServeCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      ...Object.fromEntries(OPTION_SPECS.map((spec) => [spec.flag, { type: 'string' as const }])),
-    },
-    strict: true,
-  });
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        ...Object.fromEntries(OPTION_SPECS.map((spec) => [spec.flag, { type: 'string' as const }])),
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    process.stderr.write(`chartd serve: ${(error as Error).message}\n\nRun "chartd serve --help" for the options.\n`);
+    return 2;
+  }
   if (values.help) {
     process.stdout.write(serveHelp());
     return 0;

@@ -9,12 +9,29 @@ export interface RenderTaskMessage {
   job: RenderJob;
 }
 
+export type DiagnosisKind = 'heap-profile' | 'cpu-profile';
+
+export interface DiagnoseMessage {
+  type: 'diagnose';
+  requestId: number;
+  kind: DiagnosisKind;
+  seconds?: number;
+}
+
+export type PoolToWorkerMessage = RenderTaskMessage | DiagnoseMessage;
+
 export interface WorkerStats {
   renders: number;
   heapUsedBytes: number;
   heapTotalBytes: number;
   externalBytes: number;
   arrayBuffersBytes: number;
+  /** Heap used after the worker's last major GC; undefined before the first. */
+  heapPostGcBytes: number | undefined;
+  /** Chart.js instances alive in the worker (0 between renders, or a leak). */
+  liveCharts: number;
+  leakedCharts: number;
+  leakedCanvases: number;
 }
 
 export type RenderReplyMessage =
@@ -34,4 +51,8 @@ export interface ReadyMessage {
   stats: WorkerStats;
 }
 
-export type WorkerReply = RenderReplyMessage | ReadyMessage;
+export type DiagnosisReply =
+  | { type: 'diagnosis'; requestId: number; body: Uint8Array; stats: WorkerStats }
+  | { type: 'diagnosis-error'; requestId: number; error: string; stats: WorkerStats };
+
+export type WorkerReply = RenderReplyMessage | ReadyMessage | DiagnosisReply;

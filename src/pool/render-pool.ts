@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { ChartdError } from '../errors.js';
 import type { RenderJob } from '../render/job.js';
-import type { RenderReplyMessage, WorkerReply, WorkerStats } from './messages.js';
+import type { DiagnosisKind, RenderReplyMessage, WorkerReply, WorkerStats } from './messages.js';
 import { fillRenderPoolOptions, type FilledRenderPoolOptions, type RenderPoolOptions } from './pool-options.js';
 
 export type RestartReason = 'recycled' | 'memory' | 'deadline' | 'crash';
@@ -30,6 +30,8 @@ export interface TaskEvent {
 
 export interface WorkerInfo {
   id: number;
+  /** Stable position 0..workers-1: a replacement takes its predecessor's slot (metric label). */
+  slot: number;
   threadId: number;
   state: WorkerState;
   renders: number;
@@ -37,6 +39,10 @@ export interface WorkerInfo {
   heapUsedBytes: number;
   heapTotalBytes: number;
   externalBytes: number;
+  heapPostGcBytes: number | undefined;
+  liveCharts: number;
+  leakedCharts: number;
+  leakedCanvases: number;
   /** Age of the job it is rendering, if any. */
   currentTaskAgeMs: number | undefined;
 }
@@ -77,12 +83,14 @@ interface Task {
 
 interface WorkerSlot {
   id: number;
+  slot: number;
   worker: Worker;
   state: WorkerState;
   startedAt: number;
   stats: WorkerStats;
   task: Task | undefined;
   error: Error | undefined;
+  recycleAfterTask: RestartReason | undefined;
 }
 
 const WORKER_URL = new URL('./worker-entry.js', import.meta.url);
@@ -118,18 +126,34 @@ export class RenderPool extends EventEmitter {
   #closed: Promise<void> | undefined;
   #drained: (() => void) | undefined;
   #failedStarts = 0;
+  #started = false;
+  #nextDiagnosisId = 1;
+  readonly #diagnoses = new Map<number, { resolve(body: Buffer): void; reject(error: Error): void }>();
 
   constructor(options: RenderPoolOptions = {}) {
     super();
     this.options = fillRenderPoolOptions(options);
-    for (let i = 0; i < this.options.workers; i++) this.#spawn();
+    for (let i = 0; i < this.options.workers; i++) this.#spawn(i);
   }
 
-  /** Resolves when every worker has started (loaded fonts and Chart.js). */
-  async ready(): Promise<void> {
+  /**
+   * Resolves true when every worker has started (loaded fonts and Chart.js), or
+   * false after `timeoutMs` (workers that crash while starting are retried with
+   * backoff; the caller decides whether to go on).
+   */
+  async ready(timeoutMs = 30_000): Promise<boolean> {
+    const until = performance.now() + timeoutMs;
     while ([...this.#slots].some((slot) => slot.state === 'starting')) {
+      if (performance.now() > until) return false;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    this.#started = true;
+    return true;
+  }
+
+  /** True once every initial worker has started (see ready()). */
+  get started(): boolean {
+    return this.#started;
   }
 
   /** Submits a job. Rejects with a ChartdError: QUEUE_FULL, SHUTTING_DOWN, ABORTED, RENDER_TIMEOUT, WORKER_CRASHED or the render's own error. */
@@ -182,6 +206,7 @@ export class RenderPool extends EventEmitter {
     return {
       workers: [...this.#slots].map((slot) => ({
         id: slot.id,
+        slot: slot.slot,
         threadId: slot.worker.threadId,
         state: slot.state,
         renders: slot.stats.renders,
@@ -189,6 +214,10 @@ export class RenderPool extends EventEmitter {
         heapUsedBytes: slot.stats.heapUsedBytes,
         heapTotalBytes: slot.stats.heapTotalBytes,
         externalBytes: slot.stats.externalBytes,
+        heapPostGcBytes: slot.stats.heapPostGcBytes,
+        liveCharts: slot.stats.liveCharts,
+        leakedCharts: slot.stats.leakedCharts,
+        leakedCanvases: slot.stats.leakedCanvases,
         currentTaskAgeMs: slot.task?.startedAt === undefined ? undefined : now - slot.task.startedAt,
       })),
       queueDepth: this.#queue.length,
@@ -212,9 +241,52 @@ export class RenderPool extends EventEmitter {
     }));
   }
 
-  /** The worker thread with this pool id, for heap snapshots and profiles. */
-  getWorker(id: number): Worker | undefined {
-    for (const slot of this.#slots) if (slot.id === id && slot.state !== 'retiring') return slot.worker;
+  /** The live worker thread in a slot (0..workers-1), for heap snapshots. */
+  getWorker(slotIndex: number): Worker | undefined {
+    return this.#liveSlot(slotIndex)?.worker;
+  }
+
+  /**
+   * Asks the worker in a slot for a pprof profile of its own thread. Its event
+   * loop answers between renders, so a profile waits for a running render.
+   */
+  diagnoseWorker(slotIndex: number, kind: DiagnosisKind, seconds?: number): Promise<Buffer> {
+    const slot = this.#liveSlot(slotIndex);
+    if (!slot) return Promise.reject(new ChartdError('NOT_FOUND', `no running worker ${slotIndex}; workers are 0 to ${this.options.workers - 1}`));
+    const requestId = this.#nextDiagnosisId++;
+    return new Promise<Buffer>((resolve, reject) => {
+      this.#diagnoses.set(requestId, { resolve, reject });
+      slot.worker.postMessage({ type: 'diagnose', requestId, kind, seconds });
+      // A worker replaced meanwhile never answers: fail instead of hanging.
+      slot.worker.once('exit', () => {
+        if (this.#diagnoses.delete(requestId)) reject(new Error(`worker ${slotIndex} exited before answering`));
+      });
+    });
+  }
+
+  /**
+   * Replaces the worker in a slot: at once when idle, else after its current
+   * render (which completes). For operators and the leak detector.
+   */
+  recycleWorker(slotIndex: number, reason: RestartReason = 'recycled'): boolean {
+    const slot = this.#liveSlot(slotIndex);
+    if (!slot) return false;
+    if (slot.state === 'busy') slot.recycleAfterTask = reason;
+    else this.#retire(slot, reason);
+    return true;
+  }
+
+  /** Ends the worker in a slot now, as a crash would: its running render fails with WORKER_CRASHED. For chaos tests. */
+  terminateWorker(slotIndex: number): boolean {
+    const slot = this.#liveSlot(slotIndex);
+    if (!slot) return false;
+    slot.error = new Error('terminated by an operator');
+    void slot.worker.terminate();
+    return true;
+  }
+
+  #liveSlot(slotIndex: number): WorkerSlot | undefined {
+    for (const slot of this.#slots) if (slot.slot === slotIndex && slot.state !== 'retiring') return slot;
     return undefined;
   }
 
@@ -285,10 +357,10 @@ export class RenderPool extends EventEmitter {
     }
   }
 
-  #spawn(delayMs = 0): void {
+  #spawn(slotIndex: number, delayMs = 0): void {
     if (this.#closing) return;
     if (delayMs > 0) {
-      setTimeout(() => this.#spawn(), delayMs).unref();
+      setTimeout(() => this.#spawn(slotIndex), delayMs).unref();
       return;
     }
     const worker = new Worker(WORKER_URL, {
@@ -296,12 +368,24 @@ export class RenderPool extends EventEmitter {
     });
     const slot: WorkerSlot = {
       id: this.#nextWorkerId++,
+      slot: slotIndex,
       worker,
       state: 'starting',
       startedAt: performance.now(),
-      stats: { renders: 0, heapUsedBytes: 0, heapTotalBytes: 0, externalBytes: 0, arrayBuffersBytes: 0 },
+      stats: {
+        renders: 0,
+        heapUsedBytes: 0,
+        heapTotalBytes: 0,
+        externalBytes: 0,
+        arrayBuffersBytes: 0,
+        heapPostGcBytes: undefined,
+        liveCharts: 0,
+        leakedCharts: 0,
+        leakedCanvases: 0,
+      },
       task: undefined,
       error: undefined,
+      recycleAfterTask: undefined,
     };
     this.#slots.add(slot);
     worker.on('message', (message: WorkerReply) => this.#onMessage(slot, message));
@@ -320,12 +404,20 @@ export class RenderPool extends EventEmitter {
       this.#dispatch();
       return;
     }
+    if (message.type === 'diagnosis' || message.type === 'diagnosis-error') {
+      const pending = this.#diagnoses.get(message.requestId);
+      this.#diagnoses.delete(message.requestId);
+      if (message.type === 'diagnosis') pending?.resolve(Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength));
+      else pending?.reject(new Error(message.error));
+      return;
+    }
     const task = slot.task;
     if (!task || task.id !== message.taskId) return;
     slot.task = undefined;
     this.#settle(task, message.type === 'error' ? ChartdError.fromSerialized(message.error) : this.#toResult(task, slot, message));
     if (slot.state !== 'busy') return;
-    if (slot.stats.renders >= this.options.maxRendersPerWorker) this.#retire(slot, 'recycled');
+    if (slot.recycleAfterTask) this.#retire(slot, slot.recycleAfterTask);
+    else if (slot.stats.renders >= this.options.maxRendersPerWorker) this.#retire(slot, 'recycled');
     else if (slot.stats.heapUsedBytes + slot.stats.externalBytes > this.options.workerMemoryBudgetBytes) this.#retire(slot, 'memory');
     else slot.state = 'idle';
     this.#dispatch();
@@ -349,12 +441,13 @@ export class RenderPool extends EventEmitter {
     slot.state = 'retiring';
     this.#restarts[reason]++;
     this.emit('restart', reason, slot.id);
-    this.#spawn();
+    this.#spawn(slot.slot);
     void slot.worker.terminate();
   }
 
   #onExit(slot: WorkerSlot, code: number): void {
     this.#slots.delete(slot);
+    this.emit('workerExit', slot.id, slot.stats);
     const wasRetiring = slot.state === 'retiring';
     const task = slot.task;
     slot.task = undefined;
@@ -372,7 +465,7 @@ export class RenderPool extends EventEmitter {
       this.#restarts.crash++;
       this.emit('restart', 'crash' satisfies RestartReason, slot.id);
       // A worker that dies while starting would die again at once: back off.
-      this.#spawn(this.#failedStarts === 0 ? 0 : Math.min(MAX_RESPAWN_DELAY_MS, 250 * 2 ** this.#failedStarts));
+      this.#spawn(slot.slot, this.#failedStarts === 0 ? 0 : Math.min(MAX_RESPAWN_DELAY_MS, 250 * 2 ** this.#failedStarts));
     }
     this.#dispatch();
     this.#checkDrained();

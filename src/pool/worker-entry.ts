@@ -1,9 +1,12 @@
 import { parentPort } from 'node:worker_threads';
 import { toChartdError } from '../errors.js';
-import { getChartJsRuntime } from '../render/chartjs/runtimes.js';
+import { countLiveCharts, getChartJsRuntime } from '../render/chartjs/runtimes.js';
 import { registerBundledFonts } from '../render/fonts.js';
+import { leakedHandleCounts } from '../render/leak-sentinel.js';
 import { renderJob } from '../render/render-chart.js';
-import type { RenderTaskMessage, WorkerReply, WorkerStats } from './messages.js';
+import { readPostGcHeapBytes, watchMajorGc } from '../diagnostics/gc-watch.js';
+import { captureCpuProfile, captureHeapProfile, startHeapSampling } from '../diagnostics/profilers.js';
+import type { DiagnoseMessage, PoolToWorkerMessage, RenderTaskMessage, WorkerReply, WorkerStats } from './messages.js';
 import { runTestHook } from './test-hooks.js';
 
 /**
@@ -16,12 +19,17 @@ let renders = 0;
 
 function readStats(): WorkerStats {
   const memory = process.memoryUsage();
+  const leaked = leakedHandleCounts();
   return {
     renders,
     heapUsedBytes: memory.heapUsed,
     heapTotalBytes: memory.heapTotal,
     externalBytes: memory.external,
     arrayBuffersBytes: memory.arrayBuffers,
+    heapPostGcBytes: readPostGcHeapBytes(),
+    liveCharts: countLiveCharts(),
+    leakedCharts: leaked.chart,
+    leakedCanvases: leaked.canvas,
   };
 }
 
@@ -46,10 +54,24 @@ async function handleRender({ taskId, job }: RenderTaskMessage): Promise<void> {
   }
 }
 
-port.on('message', (message: RenderTaskMessage) => {
+async function handleDiagnose({ requestId, kind, seconds }: DiagnoseMessage): Promise<void> {
+  try {
+    const profile = kind === 'heap-profile' ? await captureHeapProfile() : await captureCpuProfile(seconds ?? 10);
+    const body = new Uint8Array(profile);
+    reply({ type: 'diagnosis', requestId, body, stats: readStats() }, [body.buffer as ArrayBuffer]);
+  } catch (error) {
+    reply({ type: 'diagnosis-error', requestId, error: (error as Error).message, stats: readStats() });
+  }
+}
+
+port.on('message', (message: PoolToWorkerMessage) => {
   if (message?.type === 'render') void handleRender(message);
+  else if (message?.type === 'diagnose') void handleDiagnose(message);
 });
 
+// Profiling from birth, so a heap profile shows everything this worker holds.
+watchMajorGc();
+await startHeapSampling();
 // Warm up before taking work: fonts and the default Chart.js (QuickChart's 2).
 registerBundledFonts();
 getChartJsRuntime(2);

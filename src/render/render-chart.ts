@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { ChartdError, toChartdError } from '../errors.js';
 import { prepareChartConfig } from './chartjs/prepare-config.js';
-import { getChartJsRuntime, type ChartInstance, type ChartJsRuntime } from './chartjs/runtimes.js';
+import { getChartJsRuntime, type ChartJsRuntime } from './chartjs/runtimes.js';
+import { CanvasHandle, ChartHandle } from './handles.js';
 import { detectChartJsMajor } from './detect-version.js';
 import { encodeRaster, toDataUri } from './encode.js';
 import { registerBundledFonts } from './fonts.js';
@@ -21,7 +22,7 @@ import {
 import { DEFAULT_LIMITS, type RenderLimits } from './limits.js';
 import { parseChartConfig } from './parse-config.js';
 import { publishRender } from './render-events.js';
-import { acquireRasterCanvas, createPdfSurface, createSvgCanvas, releaseRasterCanvas } from './surfaces.js';
+import { createPdfSurface, createSvgCanvas } from './surfaces.js';
 import { validateChartConfig } from './validate-config.js';
 
 export interface RenderTimings {
@@ -116,17 +117,15 @@ async function renderOnce(job: RenderJob, started: number): Promise<RenderResult
     return { body, contentType, timings: { drawMs: drawn - started, encodeMs: performance.now() - drawn } };
   }
 
-  const canvas = acquireRasterCanvas(job.width, job.height);
   let encoding: Promise<Buffer>;
   let drawn = 0;
-  try {
+  {
+    using surface = new CanvasHandle(job.width, job.height);
     const format = job.format;
-    encoding = drawChart(runtime, canvas, config, () => {
+    encoding = drawChart(runtime, surface.canvas, config, () => {
       drawn = performance.now();
-      return encodeRaster(canvas, format);
+      return encodeRaster(surface.canvas, format);
     });
-  } finally {
-    releaseRasterCanvas(canvas);
   }
   const image = await encoding;
   const body = job.format === 'base64' ? toDataUri(image) : image;
@@ -139,14 +138,9 @@ async function renderOnce(job: RenderJob, started: number): Promise<RenderResult
  * allocates outlives this call.
  */
 function drawChart<T>(runtime: ChartJsRuntime, canvas: object, config: Record<string, unknown>, capture: () => T): T {
-  let chart: ChartInstance | undefined;
-  try {
-    // With animation off, Chart.js lays out and draws synchronously in the constructor.
-    chart = runtime.createChart(canvas, config);
-    return capture();
-  } finally {
-    chart?.destroy();
-  }
+  // With animation off, Chart.js lays out and draws synchronously in the constructor.
+  using _chart = new ChartHandle(runtime, canvas, config);
+  return capture();
 }
 
 /** JPEG has no alpha: a transparent background would come out black, so it is white. */

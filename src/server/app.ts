@@ -29,6 +29,8 @@ export interface AppDependencies {
   options: ServiceOptions;
   pool: RenderPool;
   version: string;
+  /** Told of every answered request (metrics). */
+  observeRequest?: (route: string, method: string, statusCode: number, durationSeconds: number, code: string | undefined) => void;
 }
 
 /** QuickChart URLs carry the whole config in the query string: allow 64 KiB, as QuickChart does. */
@@ -36,7 +38,7 @@ const MAX_HEADER_BYTES = 65_536;
 const MAX_LOGGED_URL = 200; // characters: a config in a URL can be long and private
 
 /** The public HTTP API: /chart, /healthz, /readyz. Nothing operational is served here. */
-export async function buildApp({ options, pool, version }: AppDependencies): Promise<FastifyInstance> {
+export async function buildApp({ options, pool, version, observeRequest }: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: options.logLevel, base: { service: 'chartd' } },
     disableRequestLogging: true,
@@ -55,6 +57,7 @@ export async function buildApp({ options, pool, version }: AppDependencies): Pro
     reply.header('x-request-id', request.id);
   });
   app.addHook('onResponse', async (request, reply) => {
+    observeRequest?.(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000, request.chartd.code);
     request.log.info(
       {
         method: request.method,
@@ -67,8 +70,11 @@ export async function buildApp({ options, pool, version }: AppDependencies): Pro
     );
   });
 
+  // HTML forms encode a space as '+' (unlike chart URLs, see parseQueryString).
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
-    done(null, parseQueryString(String(body)));
+    const fields: Record<string, string> = Object.create(null);
+    for (const [key, value] of new URLSearchParams(String(body))) if (!(key in fields)) fields[key] = value;
+    done(null, fields);
   });
 
   if (options.rateLimit > 0) {

@@ -261,7 +261,6 @@ describe('chartd help and commands', { concurrency: 4 }, () => {
 
   it(
     'serve with an unknown flag exits 2 with a usage message',
-    { todo: 'src bug: serve-command.ts calls parseArgs outside try, so ERR_PARSE_ARGS_UNKNOWN_OPTION reaches bin/chartd.js: exit 1 and a stack trace' },
     async () => {
       const run = await chartd(['serve', '--no-such-flag']);
       assert.equal(run.code, 2, run.stderr);

@@ -17,7 +17,7 @@ export function registerHealthRoutes(app: FastifyInstance, pool: RenderPool): vo
 export function notReadyReason(pool: RenderPool): string | undefined {
   if (pool.closing) return 'shutting_down';
   const { workers } = pool.stats();
-  if (!workers.some((worker) => worker.state === 'idle' || worker.state === 'busy')) return 'starting';
+  if (!pool.started || !workers.some((worker) => worker.state === 'idle' || worker.state === 'busy')) return 'starting';
   if (pool.saturated) return 'saturated';
   return undefined;
 }

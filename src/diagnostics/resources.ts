@@ -1,0 +1,72 @@
+import type { Server } from 'node:net';
+import { countLiveCharts } from '../render/chartjs/runtimes.js';
+import { leakedHandleCounts } from '../render/leak-sentinel.js';
+import type { RenderPool } from '../pool/render-pool.js';
+import type { LeakMonitor } from './leak-monitor.js';
+
+/**
+ * What a goroutine dump tells a Go developer, for chartd: what keeps the event
+ * loop busy, what is rendering and for how long, what waits, and each worker's
+ * memory. Sizes only, never configs: they may hold data an operator should not see.
+ */
+export async function describeResources(deps: {
+  pool: RenderPool;
+  leakMonitor: LeakMonitor;
+  servers: Record<string, Server>;
+}): Promise<Record<string, unknown>> {
+  const memory = process.memoryUsage();
+  const activeResources: Record<string, number> = {};
+  for (const type of process.getActiveResourcesInfo()) activeResources[type] = (activeResources[type] ?? 0) + 1;
+  const sockets: Record<string, number> = {};
+  for (const [name, server] of Object.entries(deps.servers)) sockets[name] = await countConnections(server);
+  const stats = deps.pool.stats();
+  return {
+    timestamp: new Date().toISOString(),
+    uptimeSeconds: Math.round(process.uptime()),
+    process: {
+      pid: process.pid,
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      externalBytes: memory.external,
+      arrayBuffersBytes: memory.arrayBuffers,
+      liveCharts: countLiveCharts(),
+      leakedHandles: leakedHandleCounts(),
+    },
+    activeResources,
+    openSockets: sockets,
+    inFlightRenders: stats.workers
+      .filter((worker) => worker.currentTaskAgeMs !== undefined)
+      .map((worker) => ({ worker: worker.slot, workerId: worker.id, threadId: worker.threadId, ageMs: Math.round(worker.currentTaskAgeMs!) })),
+    queue: {
+      depth: stats.queueDepth,
+      capacity: stats.maxQueue,
+      tasks: deps.pool.queuedTasks().map((task) => ({ ...task, ageMs: Math.round(task.ageMs) })),
+    },
+    workers: stats.workers.map((worker) => ({
+      worker: worker.slot,
+      workerId: worker.id,
+      threadId: worker.threadId,
+      state: worker.state,
+      ageSeconds: Math.round(worker.ageMs / 1000),
+      renders: worker.renders,
+      heapUsedBytes: worker.heapUsedBytes,
+      heapPostGcBytes: worker.heapPostGcBytes ?? null,
+      externalBytes: worker.externalBytes,
+      liveCharts: worker.liveCharts,
+      leakedHandles: { chart: worker.leakedCharts, canvas: worker.leakedCanvases },
+    })),
+    restarts: stats.restarts,
+    leakDetector: deps.leakMonitor.states().map(({ thread, signal, estimate }) => ({
+      thread,
+      signal,
+      samples: estimate.samples,
+      growthBytesPerHour: Math.round(estimate.bytesPerHour),
+      growthRatioPerHour: Math.round(estimate.ratioPerHour * 10_000) / 10_000,
+      suspected: estimate.suspected,
+    })),
+  };
+}
+
+function countConnections(server: Server): Promise<number> {
+  return new Promise((resolve) => server.getConnections((error, count) => resolve(error ? -1 : count)));
+}
