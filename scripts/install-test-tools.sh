@@ -1,41 +1,47 @@
 #!/usr/bin/env bash
-# Installs the tools the deploy tests need: promtool (Debian's `prometheus`
-# package), used by test/deploy/alert-rules.test.ts to check and unit-test
-# deploy/prometheus/alerts.yml.
-# Idempotent: exits 0 at once when promtool is already on PATH.
+# Installs the outside tools chartd's tests use, from Debian's packages:
+#   promtool (package prometheus): required; checks and unit-tests the alert rules
+#            and lints /metrics (test/deploy, test/diagnostics).
+#   go       (package golang-go): optional; `go tool pprof` reads chartd's profiles
+#            in test/diagnostics (the tests decode profiles themselves without it).
+# Idempotent: does nothing for a tool already on PATH.
 set -euo pipefail
 
-if command -v promtool >/dev/null 2>&1; then
-  echo "promtool present: $(promtool --version 2>&1 | head -n 1)"
+need=()
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+optional=()
+command -v go >/dev/null 2>&1 || optional+=(golang-go)
+
+if [ ${#need[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ]; then
+  echo "test tools present: $(promtool --version 2>&1 | head -n 1); $(go version)"
   exit 0
 fi
-
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-test-tools: promtool is missing and apt-get is not available;" >&2
-  echo "install Prometheus (which ships promtool) from https://prometheus.io/download/ and put promtool on PATH" >&2
-  exit 1
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "install-test-tools: promtool is missing and apt-get is not available; install Prometheus (it ships promtool)" >&2
+    exit 1
+  fi
+  exit 0
 fi
-
 as_root=()
 if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then
-    as_root=(sudo)
-  else
-    echo "install-test-tools: promtool is missing; need root (or sudo) to apt-get install prometheus" >&2
+  if command -v sudo >/dev/null 2>&1; then as_root=(sudo); else
+    echo "install-test-tools: need root (or sudo) to apt-get install ${need[*]} ${optional[*]}" >&2
     exit 1
   fi
 fi
 
-echo "install-test-tools: installing Debian's prometheus package for promtool"
-export DEBIAN_FRONTEND=noninteractive
-"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-# --no-install-recommends: only promtool is needed, not node-exporter & co.
-# The package's service is not started where there is no init system (CI containers).
-"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold prometheus >/dev/null
+apt_install() {
+  # --no-install-recommends: only the binaries are needed. The prometheus service
+  # is not started where there is no init system (CI containers).
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" >/dev/null
+}
 
-if ! command -v promtool >/dev/null 2>&1; then
-  echo "install-test-tools: installed prometheus but promtool is still not on PATH" >&2
-  exit 1
-fi
-echo "promtool installed: $(promtool --version 2>&1 | head -n 1)"
+echo "install-test-tools: installing ${need[*]} ${optional[*]}"
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; fi
+if [ ${#optional[@]} -gt 0 ]; then apt_install "${optional[@]}" || echo "install-test-tools: ${optional[*]} not installed; tests that use it will decode profiles themselves" >&2; fi
+
+command -v promtool >/dev/null 2>&1 || { echo "install-test-tools: promtool is still not on PATH" >&2; exit 1; }
+echo "test tools: $(promtool --version 2>&1 | head -n 1); $(go version 2>/dev/null || echo 'go: not installed')"

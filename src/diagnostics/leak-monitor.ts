@@ -119,10 +119,13 @@ export class LeakMonitor {
       `go tool pprof -top '${profileUrl}'`,
       `curl -s '${adminUrl}/debug/resources'`,
     ];
+    const recycle = this.#options.recycleWorkers && tracked.slot !== undefined;
+    if (recycle) this.#pool.recycleWorker(tracked.slot!, 'memory');
     this.#log.warn(
       {
         thread,
         signal,
+        recycled: recycle,
         growthBytesPerHour: Math.round(estimate.bytesPerHour),
         growthRatioPerHour: round(estimate.ratioPerHour),
         baselineBytes: Math.round(estimate.baselineBytes),
@@ -130,12 +133,9 @@ export class LeakMonitor {
         next,
       },
       `memory growth suspected in ${thread} (${signal}): ${(estimate.ratioPerHour * 100).toFixed(1)} %/h over the window; ` +
-        `find the function holding it with: ${next.join(' && ')}`,
+        `find the function holding it with: ${next.join(' && ')}` +
+        (recycle ? ' (the worker was recycled, --leak-recycle: profile its successor if growth returns)' : ''),
     );
-    if (this.#options.recycleWorkers && tracked.slot !== undefined) {
-      this.#pool.recycleWorker(tracked.slot, 'memory');
-      this.#log.warn({ thread }, 'recycled the worker suspected of leaking (--leak-recycle)');
-    }
   }
 }
 

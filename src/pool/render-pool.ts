@@ -91,6 +91,7 @@ interface WorkerSlot {
   task: Task | undefined;
   error: Error | undefined;
   recycleAfterTask: RestartReason | undefined;
+  lastDispatchAt: number;
 }
 
 const WORKER_URL = new URL('./worker-entry.js', import.meta.url);
@@ -339,9 +340,13 @@ export class RenderPool extends EventEmitter {
     return this.#queue.length > 0 || [...this.#slots].some((slot) => slot.task);
   }
 
+  /** The idle worker that has waited longest, so work and memory spread over all workers. */
   #findIdleSlot(): WorkerSlot | undefined {
-    for (const slot of this.#slots) if (slot.state === 'idle') return slot;
-    return undefined;
+    let best: WorkerSlot | undefined;
+    for (const slot of this.#slots) {
+      if (slot.state === 'idle' && (!best || slot.lastDispatchAt < best.lastDispatchAt)) best = slot;
+    }
+    return best;
   }
 
   #dispatch(): void {
@@ -350,6 +355,7 @@ export class RenderPool extends EventEmitter {
       if (!slot) return;
       const task = this.#queue.shift()!;
       slot.state = 'busy';
+      slot.lastDispatchAt = performance.now();
       slot.task = task;
       task.slot = slot;
       task.startedAt = performance.now();
@@ -386,6 +392,7 @@ export class RenderPool extends EventEmitter {
       task: undefined,
       error: undefined,
       recycleAfterTask: undefined,
+      lastDispatchAt: 0,
     };
     this.#slots.add(slot);
     worker.on('message', (message: WorkerReply) => this.#onMessage(slot, message));

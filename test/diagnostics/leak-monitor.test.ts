@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { FastifyBaseLogger } from 'fastify';
+import { LeakMonitor } from '../../src/diagnostics/leak-monitor.js';
+import { createRenderJob, createRenderPool } from '../../src/index.js';
+
+process.env.CHARTD_TEST_HOOKS = '1';
+const MINUTE = 60_000;
+
+function collectingLogger() {
+  const warnings: Array<{ fields: Record<string, unknown>; message: string }> = [];
+  const log = {
+    warn: (fields: Record<string, unknown>, message: string) => warnings.push({ fields, message }),
+    info: () => undefined,
+  } as unknown as FastifyBaseLogger;
+  return { log, warnings };
+}
+
+const job = (leakBytes?: number) =>
+  createRenderJob({
+    chart: {
+      type: 'bar',
+      data: { labels: ['a', 'b'], datasets: [{ data: [1, 2] }] },
+      options: leakBytes ? { plugins: { chartdTest: { leakBytes } } } : {},
+    },
+    devicePixelRatio: 1,
+  });
+
+async function runMonitored(leakBytes: number | undefined) {
+  const pool = createRenderPool({ workers: 1, workerHeapLimitMb: 512 });
+  await pool.ready();
+  const { log, warnings } = collectingLogger();
+  const monitor = new LeakMonitor({
+    pool,
+    log,
+    adminUrl: () => 'http://127.0.0.1:9464',
+    options: { windowMs: 30 * MINUTE, intervalMs: MINUTE, thresholdPerHour: 0.1, minSamples: 12, minCoverage: 0.8, recycleWorkers: true },
+  });
+  try {
+    // Simulated clock: one sample a "minute", real renders in between.
+    for (let minute = 0; minute <= 34; minute++) {
+      for (let i = 0; i < 3; i++) await pool.run(job(leakBytes));
+      monitor.sample(minute * MINUTE);
+    }
+    return { warnings: warnings.filter((w) => w.fields.thread === 'worker-0'), states: monitor.states(), restarts: pool.stats().restarts };
+  } finally {
+    await pool.close();
+  }
+}
+
+test('a worker that leaks is flagged once, with the commands to run, and recycled', async () => {
+  const { warnings, restarts } = await runMonitored(1_000_000);
+  assert.equal(warnings.length, 1, JSON.stringify(warnings.map((w) => w.message)));
+  const [warning] = warnings;
+  assert.match(warning!.message, /memory growth suspected in worker-0/);
+  assert.match(warning!.message, /go tool pprof -top -diff_base heap-1\.pb\.gz heap-2\.pb\.gz/);
+  assert.match(warning!.message, /\/debug\/pprof\/heap\?worker=0/);
+  assert.ok((warning!.fields.growthRatioPerHour as number) > 0.1);
+  assert.equal(warning!.fields.recycled, true);
+  assert.equal(restarts.memory, 1);
+});
+
+test('a worker under steady load is not flagged', async () => {
+  const { warnings, states } = await runMonitored(undefined);
+  assert.deepEqual(warnings, []);
+  const worker = states.find((state) => state.thread === 'worker-0');
+  assert.ok(worker);
+  assert.equal(worker.estimate.suspected, false);
+});
