@@ -51,9 +51,11 @@ export function createPdfSurface(width: number, height: number) {
   const document = new PDFDocument({ creator: 'chartd', producer: 'chartd (Skia/PDF)' });
   const page = document.beginPage(width, height);
   const fakeCanvas: Record<string, unknown> = { width, height, style: {} };
+  const arc = clampedArc(page);
   const context = new Proxy(page, {
     get(target, property) {
       if (property === 'canvas') return fakeCanvas;
+      if (property === 'arc') return arc;
       const value = Reflect.get(target, property, target) as unknown;
       return typeof value === 'function' ? value.bind(target) : value;
     },
@@ -78,12 +80,17 @@ function prepareForChartJs(canvas: object): void {
 }
 
 /**
- * Appends the bundled families to every font Chart.js sets, so CJK text falls back
- * to Noto Sans SC whatever family the config names (fonts.ts explains why).
+ * Adapts a Skia context to what Chart.js' server-side users expect:
+ *  - every font Chart.js sets gets the bundled families appended, so CJK text
+ *    falls back to Noto Sans SC whatever family the config names (fonts.ts);
+ *  - `arc` clamps a negative radius to 0, as node-canvas (QuickChart's canvas)
+ *    does: Chart.js 2 computes one when a legend leaves no room (polarArea with
+ *    many labels), and Skia, like browsers, would throw.
  */
 function installFontFallback(ctx: SKRSContext2D): void {
   const tagged = ctx as unknown as Record<symbol, boolean>;
   if (tagged[FONT_FALLBACK_INSTALLED]) return;
+  Object.defineProperty(ctx, 'arc', { configurable: true, writable: true, value: clampedArc(ctx) });
   const descriptor = findFontDescriptor(ctx);
   Object.defineProperty(ctx, 'font', {
     configurable: true,
@@ -95,6 +102,13 @@ function installFontFallback(ctx: SKRSContext2D): void {
     },
   });
   tagged[FONT_FALLBACK_INSTALLED] = true;
+}
+
+type Arc = (x: number, y: number, radius: number, start: number, end: number, counterclockwise?: boolean) => void;
+
+function clampedArc(ctx: { arc: Arc }): Arc {
+  const arc = ctx.arc.bind(ctx) as Arc;
+  return (x, y, radius, start, end, counterclockwise) => arc(x, y, radius < 0 ? 0 : radius, start, end, counterclockwise);
 }
 
 function findFontDescriptor(ctx: object): PropertyDescriptor {
