@@ -55,8 +55,10 @@ test(`RSS stays flat over ${REQUESTS} HTTP renders through the worker pool`, { t
   const mbPerThousand = (slope(secondHalf) * 1000) / 1024 / 1024;
   const report = samples.map(([at, rss]) => `${at}: ${(rss / 1024 / 1024).toFixed(0)} MB`).join(', ');
   t.diagnostic(`RSS slope over the second half: ${mbPerThousand.toFixed(2)} MB per 1,000 requests; ${report}`);
-  // A leaked 500x300 canvas is ~0.6 MB: a leak on every render would be ~600 MB per 1,000.
-  assert.ok(mbPerThousand < 8, `RSS grows ${mbPerThousand.toFixed(2)} MB per 1,000 requests: ${report}`);
+  // A leaked 500x300 canvas is ~0.6 MB and a forgotten destroy() ~0.2 MB: a leak on
+  // every render would be 200-600 MB per 1,000. Quiet runs measure 2-6 MB per 1,000
+  // (worker heaps growing toward their first major GCs, malloc arenas settling).
+  assert.ok(mbPerThousand < 20, `RSS grows ${mbPerThousand.toFixed(2)} MB per 1,000 requests: ${report}`);
   const restarts = service.pool.stats().restarts;
   assert.equal(restarts.crash + restarts.deadline, 0);
 });
