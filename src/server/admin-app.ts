@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Server } from 'node:net';
 import type { Readable } from 'node:stream';
 import { getHeapSnapshot } from 'node:v8';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ChartdError, toChartdError } from '../errors.js';
 import type { ServiceOptions } from '../options.js';
 import type { RenderPool } from '../pool/render-pool.js';
@@ -34,7 +34,7 @@ const UNAUTHENTICATED_PATHS = new Set(['/healthz', '/readyz']);
  */
 export async function buildAdminApp(deps: AdminDependencies): Promise<FastifyInstance> {
   const { options, pool, metrics, leakMonitor } = deps;
-  const app = Fastify({ loggerInstance: deps.logger.child({ listener: 'admin' }), disableRequestLogging: true });
+  const app = Fastify({ loggerInstance: deps.logger.child({ listener: 'admin' }), logController: new LogController({ disableRequestLogging: true }) });
   const gate = new CaptureGate();
   const errorOptions = { errorImages: 'never' as const };
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { ChartdError } from '../errors.js';
 import type { RenderPool } from '../pool/render-pool.js';
@@ -41,12 +41,13 @@ const MAX_LOGGED_URL = 200; // characters: a config in a URL can be long and pri
 export async function buildApp({ options, pool, version, observeRequest }: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: options.logLevel, base: { service: 'chartd' } },
-    disableRequestLogging: true,
+    // One log line per request is written by our own onResponse hook.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     return503OnClosing: true,
-    querystringParser: parseQueryString,
+    routerOptions: { querystringParser: parseQueryString },
     serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
       createServer({ maxHeaderSize: MAX_HEADER_BYTES }, handler),
   });

@@ -1,0 +1,192 @@
+import { readFile } from 'node:fs/promises';
+import { metricByLabel, metricValue, scrapeMetrics } from './prometheus.js';
+import type { Recorder } from './recorder.js';
+import { percentileOf } from './stats.js';
+
+/** One row of samples.csv: the server's memory and the load, once a second. */
+export interface Sample {
+  /** Seconds since the run started. */
+  t: number;
+  /** Epoch ms. */
+  time: number;
+  /** Requests completed so far. */
+  requests: number;
+  /**
+   * Whole server process (workers included). A local child: the median of the
+   * /proc/<pid>/status VmRSS reads of the last second (every 100 ms), because one
+   * read lands on whatever surfaces are in flight (±16 MB at concurrency 4); a
+   * remote one: process_resident_memory_bytes.
+   */
+  rssBytes: number | undefined;
+  /** Local child: the lowest and highest read of the second. */
+  rssMinBytes: number | undefined;
+  rssMaxBytes: number | undefined;
+  /** Main thread V8 heap used (nodejs_heap_size_used_bytes). */
+  mainHeapBytes: number | undefined;
+  /** Per worker slot: chartd_worker_heap_used_bytes. */
+  workerHeapBytes: Record<string, number>;
+  /** Per worker slot: chartd_worker_heap_post_gc_bytes (absent until the worker's first major GC). */
+  workerPostGcBytes: Record<string, number>;
+  queueDepth: number | undefined;
+  /** Completions per second over the interval. */
+  rps: number;
+  /** p99 latency of the requests completed in the interval, ms. */
+  p99Ms: number | undefined;
+  /** Requests in the interval that did not end as expected. */
+  errors: number;
+}
+
+export interface SamplerOptions {
+  /** A local child: RSS from /proc (cheap, exact, includes everything). */
+  pid: number | undefined;
+  /** chartd's admin listener: heaps and queue from /metrics. */
+  adminUrl: URL | undefined;
+  recorder: Recorder;
+  intervalMs: number;
+  startedAt: number;
+}
+
+const RSS_READ_INTERVAL_MS = 100;
+
+export class MemorySampler {
+  readonly samples: Sample[] = [];
+  /** Scrapes that failed (the server busy or gone); their samples lack metrics. */
+  scrapeFailures = 0;
+  readonly #options: SamplerOptions;
+  #timer: NodeJS.Timeout | undefined;
+  #rssTimer: NodeJS.Timeout | undefined;
+  #rssReads: number[] = [];
+  #busy = false;
+  #last: number;
+
+  constructor(options: SamplerOptions) {
+    this.#options = options;
+    this.#last = options.startedAt;
+  }
+
+  start(): void {
+    this.#timer ??= setInterval(() => void this.sample(), this.#options.intervalMs);
+    const pid = this.#options.pid;
+    if (pid !== undefined) {
+      this.#rssTimer ??= setInterval(() => {
+        void readProcRss(pid).then((rss) => rss !== undefined && this.#rssReads.push(rss));
+      }, RSS_READ_INTERVAL_MS);
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    clearInterval(this.#rssTimer);
+    this.#timer = undefined;
+    this.#rssTimer = undefined;
+    while (this.#busy) await new Promise((resolve) => setTimeout(resolve, 20));
+    await this.sample();
+  }
+
+  latest(): Sample | undefined {
+    return this.samples.at(-1);
+  }
+
+  async sample(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      const now = performance.now();
+      const interval = this.#options.recorder.takeInterval();
+      const seconds = Math.max(0.001, (now - this.#last) / 1000);
+      this.#last = now;
+      const rssReads = this.#rssReads;
+      this.#rssReads = [];
+      if (this.#options.pid !== undefined && rssReads.length === 0) {
+        const rss = await readProcRss(this.#options.pid);
+        if (rss !== undefined) rssReads.push(rss);
+      }
+      const sample: Sample = {
+        t: (now - this.#options.startedAt) / 1000,
+        time: Date.now(),
+        requests: this.#options.recorder.completed,
+        rssBytes: rssReads.length > 0 ? percentileOf(rssReads, 50) : undefined,
+        rssMinBytes: rssReads.length > 0 ? Math.min(...rssReads) : undefined,
+        rssMaxBytes: rssReads.length > 0 ? Math.max(...rssReads) : undefined,
+        mainHeapBytes: undefined,
+        workerHeapBytes: {},
+        workerPostGcBytes: {},
+        queueDepth: undefined,
+        rps: interval.completed / seconds,
+        p99Ms: interval.latenciesMs.length > 0 ? percentileOf(interval.latenciesMs, 99) : undefined,
+        errors: interval.failures,
+      };
+      if (this.#options.adminUrl) {
+        try {
+          const metrics = await scrapeMetrics(this.#options.adminUrl);
+          sample.rssBytes ??= metricValue(metrics, 'process_resident_memory_bytes');
+          sample.mainHeapBytes = metricValue(metrics, 'nodejs_heap_size_used_bytes');
+          sample.workerHeapBytes = Object.fromEntries(metricByLabel(metrics, 'chartd_worker_heap_used_bytes', 'worker'));
+          sample.workerPostGcBytes = Object.fromEntries(metricByLabel(metrics, 'chartd_worker_heap_post_gc_bytes', 'worker'));
+          sample.queueDepth = metricValue(metrics, 'chartd_queue_depth');
+        } catch {
+          this.scrapeFailures++;
+        }
+      }
+      this.samples.push(sample);
+    } finally {
+      this.#busy = false;
+    }
+  }
+}
+
+/** VmRSS of a process, bytes; undefined once it is gone. */
+export async function readProcRss(pid: number): Promise<number | undefined> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The worker slots seen in any sample, sorted. */
+export function workerSlots(samples: readonly Sample[]): string[] {
+  const slots = new Set<string>();
+  for (const sample of samples) for (const slot of Object.keys(sample.workerHeapBytes)) slots.add(slot);
+  return [...slots].sort((a, b) => Number(a) - Number(b));
+}
+
+export function samplesToCsv(samples: readonly Sample[]): string {
+  const slots = workerSlots(samples);
+  const header = [
+    't_s',
+    'time',
+    'requests',
+    'rss_bytes',
+    'rss_min_bytes',
+    'rss_max_bytes',
+    'main_heap_bytes',
+    ...slots.map((slot) => `worker${slot}_heap_bytes`),
+    ...slots.map((slot) => `worker${slot}_heap_post_gc_bytes`),
+    'queue_depth',
+    'rps',
+    'p99_ms',
+    'errors',
+  ];
+  const cell = (value: number | undefined, digits = 0) => (value === undefined || !Number.isFinite(value) ? '' : value.toFixed(digits));
+  const rows = samples.map((s) =>
+    [
+      cell(s.t, 3),
+      new Date(s.time).toISOString(),
+      cell(s.requests),
+      cell(s.rssBytes),
+      cell(s.rssMinBytes),
+      cell(s.rssMaxBytes),
+      cell(s.mainHeapBytes),
+      ...slots.map((slot) => cell(s.workerHeapBytes[slot])),
+      ...slots.map((slot) => cell(s.workerPostGcBytes[slot])),
+      cell(s.queueDepth),
+      cell(s.rps, 2),
+      cell(s.p99Ms, 2),
+      cell(s.errors),
+    ].join(','),
+  );
+  return [header.join(','), ...rows].join('\n') + '\n';
+}
