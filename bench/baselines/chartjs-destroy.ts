@@ -4,17 +4,22 @@
  * Chart.js' registry; its canvas is freed when the N-API finalizer runs.
  * Run: node dist/bench/baselines/chartjs-destroy.js [--port P]
  */
+import { createRequire } from 'node:module';
 import { createCanvas } from '@napi-rs/canvas';
-import { Chart } from 'chart.js/auto';
-import 'chartjs-adapter-moment';
 import { serveCharts, type ChartParams } from './chart-http.js';
+
+// CommonJS on purpose: chartjs-adapter-moment is CommonJS and require()s chart.js;
+// an ESM import of chart.js would be a second copy that never gets the adapter.
+const require = createRequire(import.meta.url);
+const { Chart } = require('chart.js/auto');
+require('chartjs-adapter-moment');
 
 async function renderChart({ config, width, height, devicePixelRatio, format }: ChartParams): Promise<Buffer> {
   const canvas = createCanvas(width, height);
-  const chart = new Chart(canvas as any, {
+  const chart = new Chart(canvas, {
     ...config,
     options: { ...config.options, responsive: false, animation: false, devicePixelRatio },
-  } as any);
+  });
   try {
     return await canvas.encode(format as 'png');
   } finally {

@@ -4,17 +4,22 @@
  * global registry (Chart.instances) with its canvas: heap and native memory grow
  * with every request. Run: node dist/bench/baselines/chartjs-no-destroy.js [--port P]
  */
+import { createRequire } from 'node:module';
 import { createCanvas } from '@napi-rs/canvas';
-import { Chart } from 'chart.js/auto';
-import 'chartjs-adapter-moment';
 import { serveCharts, type ChartParams } from './chart-http.js';
+
+// CommonJS on purpose: chartjs-adapter-moment is CommonJS and require()s chart.js;
+// an ESM import of chart.js would be a second copy that never gets the adapter.
+const require = createRequire(import.meta.url);
+const { Chart } = require('chart.js/auto');
+require('chartjs-adapter-moment');
 
 async function renderChart({ config, width, height, devicePixelRatio, format }: ChartParams): Promise<Buffer> {
   const canvas = createCanvas(width, height);
-  new Chart(canvas as any, {
+  new Chart(canvas, {
     ...config,
     options: { ...config.options, responsive: false, animation: false, devicePixelRatio },
-  } as any);
+  });
   return canvas.encode(format as 'png');
 }
 
