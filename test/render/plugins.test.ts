@@ -160,3 +160,55 @@ describe('Chart.js 2 default colours', () => {
     assert.ok(countColourPixels(image, RED) > 0.1 * image.width * image.height);
   });
 });
+
+describe("QuickChart's further plugins", () => {
+  const PINK: Rgb = [0xff, 0x37, 0x84];
+
+  test('outlabeledPie draws its labels outside the pie (Chart.js 2)', async () => {
+    const chart = (outlabels: boolean) => ({
+      type: outlabels ? 'outlabeledPie' : 'pie',
+      data: { labels: ['ONE', 'TWO', 'THREE'], datasets: [{ backgroundColor: ['#FF3784', '#36A2EB', '#4BC0C0'], data: [1, 2, 3] }] },
+      options: { legend: { display: false }, plugins: outlabels ? { outlabels: { text: '%l %p', color: 'white' } } : {} },
+    });
+    const withLabels = await renderPng(chart(true), 2);
+    const without = await renderPng(chart(false), 2);
+    // The label boxes are filled with their slice's colour: more pink than the slice alone.
+    assert.ok(countColourPixels(withLabels, PINK, 20) > 0, 'no pink slice');
+    assert.ok(differingFraction(withLabels, without) > 0.05);
+  });
+
+  test('doughnutlabel writes in the centre only when configured (Chart.js 2)', async () => {
+    const chart = (labels?: unknown) => ({
+      type: 'doughnut',
+      data: { datasets: [{ data: [1, 2, 3] }] },
+      options: { legend: { display: false }, plugins: { datalabels: { display: false }, ...(labels ? { doughnutlabel: { labels } } : {}) } },
+    });
+    const plain = await renderPng(chart(), 2);
+    const labelled = await renderPng(chart([{ text: '550', font: { size: 40 }, color: 'rgb(0,0,255)' }]), 2);
+    assert.equal(countColourPixels(plain, BLUE, 40), 0);
+    assert.ok(countColourPixels(labelled, BLUE, 40) > 200);
+  });
+
+  test('radialGauge renders its value arc (Chart.js 2)', async () => {
+    const image = await renderPng({ type: 'radialGauge', data: { datasets: [{ data: [70], backgroundColor: 'rgb(0,200,0)' }] } }, 2);
+    assert.ok(countColourPixels(image, GREEN, 40) > 5_000);
+  });
+
+  for (const [version, type] of [
+    [2, 'boxplot'],
+    [2, 'violin'],
+    [4, 'boxplot'],
+    [4, 'violin'],
+  ] as const) {
+    test(`${type} on Chart.js ${version}`, async () => {
+      const image = await renderPng(
+        {
+          type,
+          data: { labels: ['a', 'b'], datasets: [{ label: 'x', backgroundColor: 'rgb(255,0,0)', data: [[1, 2, 3, 4, 5, 9], [2, 3, 4, 8, 10]] }] },
+        },
+        version,
+      );
+      assert.ok(countColourPixels(image, RED, 40) > 5_000);
+    });
+  }
+});

@@ -48,7 +48,11 @@ function applyQuickChartV2Defaults(config: Record<string, unknown>, options: Rec
     if ((dataset.type ?? type) === 'line') dataset.lineTension ??= 0;
   }
   const plugins = ensureRecord(options, 'plugins', 'chart.options.plugins');
-  plugins.datalabels ??= { display: type === 'pie' || type === 'doughnut' };
+  const outlabelsWanted = plugins.outlabels !== undefined || datasets.some((dataset) => dataset.outlabels !== undefined) || type.startsWith('outlabeled');
+  // The outlabels plugin registers itself for every chart: off unless asked for,
+  // and when asked for, default data labels step aside (QuickChart does both).
+  if (!outlabelsWanted) for (const dataset of datasets) dataset.outlabels = { display: false };
+  plugins.datalabels ??= { display: !outlabelsWanted && (type === 'pie' || type === 'doughnut') };
 }
 
 function normaliseType(config: Record<string, unknown>, options: Record<string, unknown>, runtime: ChartJsRuntime): void {

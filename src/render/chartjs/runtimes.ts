@@ -63,6 +63,11 @@ function loadModern(major: 3 | 4): ChartJsRuntime {
   );
   // Annotation draws nothing unless configured, so it is safe to register for all charts.
   Chart.register(annotation);
+  if (major === 4) {
+    // Box plots and violins (the maintained successor of QuickChart's Chart.js 2 plugin).
+    const boxplot = requireWithChartJs<Record<string, unknown>>(packageName, '@sgratzl/chartjs-chart-boxplot');
+    Chart.register(boxplot.BoxPlotController, boxplot.BoxAndWiskers, boxplot.ViolinController, boxplot.Violin);
+  }
   const datalabels = requireWithChartJs<InlinePlugin>(packageName, 'chartjs-plugin-datalabels');
   Chart.defaults.font.family = DEFAULT_FONT_FAMILY;
   return {
@@ -102,6 +107,15 @@ function loadLegacy(): ChartJsRuntime {
   requireWithChartJs(packageName, 'chartjs-plugin-colorschemes');
   requireWithChartJs(packageName, 'chartjs-plugin-datalabels-v0');
   requireWithChartJs(packageName, 'chartjs-plugin-annotation-v0');
+  // QuickChart's further Chart.js 2 set: outlabeledPie/outlabeledDoughnut, the
+  // doughnut centre label, radialGauge, and boxplot/violin (+ horizontal) types.
+  // The outlabels plugin reads a global `Chart` when it loads and when it draws, as
+  // QuickChart provides; in this thread that is Chart.js 2 (3 and 4 never read it).
+  (globalThis as Record<string, unknown>).Chart = Chart;
+  requireWithChartJs(packageName, 'chartjs-plugin-piechart-outlabels');
+  requireWithChartJs(packageName, 'chartjs-plugin-doughnutlabel');
+  requireWithChartJs(packageName, 'chartjs-chart-radial-gauge');
+  requireWithChartJs(packageName, 'chartjs-chart-box-and-violin-plot');
   Chart.defaults.global.defaultFontFamily = DEFAULT_FONT_FAMILY;
   // QuickChart's default palette for Chart.js 2 (Tableau 10), so its examples look the same.
   const colorschemes = Chart.defaults.global.plugins.colorschemes as { scheme: string };
