@@ -5,6 +5,7 @@ import rateLimit from '@fastify/rate-limit';
 import { ChartdError } from '../errors.js';
 import type { RenderPool } from '../pool/render-pool.js';
 import type { ServiceOptions } from '../options.js';
+import { handleClientError } from './client-error.js';
 import { fromFastifyError, sendError } from './error-reply.js';
 import { registerChartRoutes } from './routes/chart.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -48,6 +49,7 @@ export async function buildApp({ options, pool, version, observeRequest }: AppDe
     genReqId: () => randomUUID(),
     return503OnClosing: true,
     routerOptions: { querystringParser: parseQueryString },
+    clientErrorHandler: handleClientError,
     serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
       createServer({ maxHeaderSize: MAX_HEADER_BYTES }, handler),
   });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { countDrawnPixels, decodeImage } from '../helpers/images.js';
 import { chartUrl, startTestService } from '../helpers/server.js';
 
@@ -220,4 +220,39 @@ test('a POST body over bodyLimitBytes is 413 BODY_TOO_LARGE', async (t) => {
   const ok = await fetch(`${service.url}/chart`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ chart: BAR }) });
   assert.equal(ok.status, 200);
   assert.equal((await decodeImage(Buffer.from(await ok.arrayBuffer()))).format, 'png');
+});
+
+describe('requests the HTTP parser refuses', () => {
+  let service: Awaited<ReturnType<typeof startTestService>>;
+  before(async () => {
+    service = await startTestService({ workers: 1 });
+  });
+  after(() => service.close());
+
+  async function rawRequest(requestLine: string): Promise<{ status: number; body: { code?: string } }> {
+    const { connect } = await import('node:net');
+    const { port } = new URL(service.url);
+    return new Promise((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.write(Buffer.concat([Buffer.from(requestLine, 'utf8'), Buffer.from('\r\nHost: x\r\n\r\n')])));
+      let data = '';
+      socket.on('data', (chunk) => (data += chunk.toString('utf8')));
+      socket.on('close', () => {
+        const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1]);
+        resolve({ status, body: JSON.parse(data.slice(data.indexOf('\r\n\r\n') + 4) || '{}') as { code?: string } });
+      });
+      socket.on('error', reject);
+    });
+  }
+
+  test('raw non-ASCII in a URL → 400 REQUEST_INVALID in chartd error shape', async () => {
+    const { status, body } = await rawRequest("GET /chart?c={type:'bar',data:{labels:['统计'],datasets:[{data:[1]}]}} HTTP/1.1");
+    assert.equal(status, 400);
+    assert.equal(body.code, 'REQUEST_INVALID');
+  });
+
+  test('a URL over 64 KiB → 431 HEADERS_TOO_LARGE', async () => {
+    const { status, body } = await rawRequest(`GET /chart?c=${'x'.repeat(70_000)} HTTP/1.1`);
+    assert.equal(status, 431);
+    assert.equal(body.code, 'HEADERS_TOO_LARGE');
+  });
 });
