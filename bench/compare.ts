@@ -212,4 +212,10 @@ async function measure(
   return { target, samples: sampler.samples, recorder, durationSeconds, stoppedAtCap: cap.signal.aborted, exit };
 }
 
-process.exitCode = await main(process.argv.slice(2));
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  if (!(error instanceof TypeError || /^--/.test((error as Error).message))) throw error;
+  console.error(`bench:compare: ${(error as Error).message}\n\n${HELP}`);
+  process.exitCode = 2;
+}

@@ -8,180 +8,22 @@
 import http from 'node:http';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { parseArgs } from 'node:util';
 import { describeMachine } from './machine.js';
 import { ChaosMonkey } from './load/chaos.js';
 import { readDocumentedCodes } from './load/documented-codes.js';
 import { sendRequest, type ClientOptions } from './load/http-client.js';
 import { runLoad } from './load/load-driver.js';
 import { MemorySampler, samplesToCsv } from './load/memory-sampler.js';
-import { defaultOutDir, REPO_ROOT } from './load/paths.js';
+import { REPO_ROOT } from './load/paths.js';
 import { metricByLabel, metricValue, scrapeMetrics } from './load/prometheus.js';
 import { formatDuration, Progress } from './load/progress.js';
 import { Recorder } from './load/recorder.js';
 import { renderSoakReport } from './load/report-png.js';
-import { buildOomRequest, RequestMix, SIZE_VARIANTS, SOAK_FORMATS, type SizeVariant } from './load/request-mix.js';
+import { buildOomRequest, RequestMix, SOAK_FORMATS } from './load/request-mix.js';
+import { DEFAULTS, HELP, parseSoakOptions, UsageError, type SoakOptions } from './load/soak-options.js';
 import { spawnServer, type ServerProcess } from './load/server-process.js';
 import { createRandom, round } from './load/stats.js';
 import { chaosFigures, outcomeTable, summarizeLatency, summarizeMemory, type Check } from './load/summary.js';
-
-/**
- * Defaults, each with its unit. The thresholds were measured on the 2-core
- * machine of bench/RESULTS.md; docs/LEAKS.md has the reasoning.
- */
-const DEFAULTS = {
-  requests: 10_000, // requests, unless --seconds
-  concurrency: 4, // requests in flight
-  workers: 2, // workers of the chartd this tool starts
-  // chartd's RSS over the second half of a quiet soak moves by a few hundredths of
-  // a MB per 1,000 requests either way; a forgotten chart.destroy() costs
-  // ~1,000 MB per 1,000 requests (bench:compare). 0.5 MB per 1,000 is far above
-  // the noise and still catches a 0.5 KB-per-request leak within a long soak.
-  maxSlopeMbPer1000: 0.5, // MB of RSS per 1,000 requests
-  // Each tick ends two workers (one terminate, one oom config) and the pool
-  // restarts them; 5 s keeps the run mostly about the load, not about restarts.
-  chaosIntervalMs: 5_000, // ms between chaos ticks
-  chaosOomPerTick: 1, // oom configs per chaos tick
-  // A terminated worker loses the one render it was running and nothing else
-  // (checked exactly: valid failures <= terminations); an oom config kills only
-  // its own render. So the ratio is about 1 - 1/(valid requests per tick):
-  // measured 98.0 % at 5 s ticks (10.5 req/s under chaos, 2 cores), 94.4 % at 2 s.
-  // 0.95 holds down to ~4 valid requests/s at the default interval.
-  chaosMinSuccessRatio: 0.95, // valid requests that render / valid requests
-  invalidRatio: 0.05, // share of invalid requests
-  timeoutMs: 30_000, // per request: past it the request counts as lost
-  chaosWorkerHeapMb: 64, // --worker-heap of a chartd started for --chaos: oom configs die fast
-  sampleIntervalMs: 1_000, // ms between memory samples
-  seed: 1,
-};
-
-const HELP = `Usage: npm run soak -- [options]   (or: node dist/bench/soak.js [options])
-
-Drives chartd with the render-core scenarios (bench/scenarios.ts) across sizes,
-formats (${SOAK_FORMATS.join(', ')}), GET and POST, plus ~5 % invalid requests that must get
-their documented error code; samples memory every second; writes samples.csv,
-report.png and summary.json. Exits 1 when the RSS slope passes --max-slope, when a
-request gets no response, when a response is neither an image nor a documented
-error (or not the expected error), or when the share of valid charts that render
-is below --min-success-ratio.
-
-  --url URL               target an existing chartd (default: start one on free
-                          loopback ports with --workers ${DEFAULTS.workers}, as npm start does)
-  --admin-url URL         its admin listener (default with --url: port 9464 of its host)
-  --requests N            requests to send (default ${DEFAULTS.requests} unless --seconds)
-  --seconds T             run for T seconds (with --requests: whichever comes first)
-  --concurrency C         requests in flight (default ${DEFAULTS.concurrency})
-  --workers N             workers of the chartd started here (default ${DEFAULTS.workers})
-  --server-args "..."     more flags for the chartd started here
-  --out DIR               output directory (default bench/out/soak-<date>)
-  --max-slope MB          fail above this RSS growth, MB per 1,000 requests, least
-                          squares over the second half (default ${DEFAULTS.maxSlopeMbPer1000})
-  --chaos                 kill workers while the load runs (admin terminate + oom
-                          configs; a chartd started here gets CHARTD_TEST_HOOKS=1
-                          and --worker-heap ${DEFAULTS.chaosWorkerHeapMb})
-  --chaos-interval-ms MS  time between chaos ticks (default ${DEFAULTS.chaosIntervalMs})
-  --chaos-every N         instead: a chaos tick every N completed requests (a count,
-                          so the ratio does not depend on the machine's speed)
-  --chaos-oom N           oom configs per chaos tick (default ${DEFAULTS.chaosOomPerTick})
-  --min-success-ratio R   valid charts that must render, 0..1 (default 1 without
-                          --chaos, ${DEFAULTS.chaosMinSuccessRatio} with it)
-  --sizes LIST            size variants, comma-separated: native (the scenario's),
-                          small (half), hidpi (devicePixelRatio 2) (default all)
-  --invalid-ratio R       share of invalid requests (default ${DEFAULTS.invalidRatio})
-  --timeout-ms MS         per request; past it the request is lost (default ${DEFAULTS.timeoutMs})
-  --seed N                request sequence seed (default ${DEFAULTS.seed})
-  --help                  this text
-`;
-
-interface SoakOptions {
-  url: URL | undefined;
-  adminUrl: URL | undefined;
-  requests: number | undefined;
-  seconds: number | undefined;
-  concurrency: number;
-  workers: number;
-  serverArgs: string[];
-  out: string;
-  maxSlope: number;
-  chaos: boolean;
-  chaosIntervalMs: number | undefined;
-  chaosEvery: number | undefined;
-  chaosOom: number;
-  minSuccessRatio: number;
-  invalidRatio: number;
-  sizes: SizeVariant[];
-  timeoutMs: number;
-  seed: number;
-}
-
-class UsageError extends Error {}
-
-function parseSoakOptions(argv: string[]): SoakOptions | 'help' {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      url: { type: 'string' },
-      'admin-url': { type: 'string' },
-      requests: { type: 'string' },
-      seconds: { type: 'string' },
-      concurrency: { type: 'string' },
-      workers: { type: 'string' },
-      'server-args': { type: 'string' },
-      out: { type: 'string' },
-      'max-slope': { type: 'string' },
-      chaos: { type: 'boolean' },
-      'chaos-interval-ms': { type: 'string' },
-      'chaos-every': { type: 'string' },
-      'chaos-oom': { type: 'string' },
-      'min-success-ratio': { type: 'string' },
-      'invalid-ratio': { type: 'string' },
-      sizes: { type: 'string' },
-      'timeout-ms': { type: 'string' },
-      seed: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-  });
-  if (values.help) return 'help';
-  const number = (name: keyof typeof values, check: (n: number) => boolean, what: string): number | undefined => {
-    const text = values[name];
-    if (text === undefined) return undefined;
-    const value = Number(text);
-    if (typeof text !== 'string' || text.trim() === '' || !check(value)) throw new UsageError(`--${name} must be ${what}, got "${String(text)}"`);
-    return value;
-  };
-  const positiveInt = (n: number) => Number.isInteger(n) && n > 0;
-  const ratio = (n: number) => n >= 0 && n <= 1;
-  const url = values.url === undefined ? undefined : new URL(values.url);
-  const adminUrl = values['admin-url'] !== undefined ? new URL(values['admin-url']) : url ? new URL(`http://${url.hostname}:9464`) : undefined;
-  const seconds = number('seconds', (n) => n > 0, 'a positive number');
-  const requests = number('requests', positiveInt, 'a positive integer') ?? (seconds === undefined ? DEFAULTS.requests : undefined);
-  const chaos = values.chaos ?? false;
-  const chaosEvery = number('chaos-every', positiveInt, 'a positive integer');
-  const sizes = (values.sizes ?? SIZE_VARIANTS.join(',')).split(',').map((size) => size.trim()) as SizeVariant[];
-  const unknownSize = sizes.find((size) => !SIZE_VARIANTS.includes(size));
-  if (unknownSize !== undefined) throw new UsageError(`--sizes takes ${SIZE_VARIANTS.join(', ')}, got "${unknownSize}"`);
-  return {
-    url,
-    adminUrl,
-    requests,
-    seconds,
-    concurrency: number('concurrency', positiveInt, 'a positive integer') ?? DEFAULTS.concurrency,
-    workers: number('workers', positiveInt, 'a positive integer') ?? DEFAULTS.workers,
-    serverArgs: values['server-args']?.split(/\s+/).filter(Boolean) ?? [],
-    out: values.out ?? defaultOutDir(chaos ? 'soak-chaos' : 'soak'),
-    maxSlope: number('max-slope', (n) => n >= 0, 'a number >= 0') ?? DEFAULTS.maxSlopeMbPer1000,
-    chaos,
-    chaosIntervalMs: chaosEvery !== undefined ? undefined : (number('chaos-interval-ms', positiveInt, 'a positive integer') ?? DEFAULTS.chaosIntervalMs),
-    chaosEvery,
-    chaosOom: number('chaos-oom', (n) => Number.isInteger(n) && n >= 0, 'an integer >= 0') ?? DEFAULTS.chaosOomPerTick,
-    minSuccessRatio: number('min-success-ratio', ratio, 'a ratio from 0 to 1') ?? (chaos ? DEFAULTS.chaosMinSuccessRatio : 1),
-    invalidRatio: number('invalid-ratio', ratio, 'a ratio from 0 to 1') ?? DEFAULTS.invalidRatio,
-    sizes,
-    timeoutMs: number('timeout-ms', positiveInt, 'a positive integer') ?? DEFAULTS.timeoutMs,
-    seed: number('seed', Number.isInteger, 'an integer') ?? DEFAULTS.seed,
-  };
-}
 
 async function startChartd(options: SoakOptions): Promise<ServerProcess> {
   const args = [join(REPO_ROOT, 'bin', 'chartd.js'), 'serve', '--port', '0', '--admin-port', '0', '--workers', String(options.workers)];
