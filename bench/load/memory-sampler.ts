@@ -28,6 +28,8 @@ export interface Sample {
   /** Per worker slot: chartd_worker_heap_post_gc_bytes (absent until the worker's first major GC). */
   workerPostGcBytes: Record<string, number>;
   queueDepth: number | undefined;
+  /** Main thread's active handles and requests (nodejs_active_resources_total): grows with traffic when timers or sockets leak. */
+  activeResources: number | undefined;
   /** Completions per second over the interval. */
   rps: number;
   /** p99 latency of the requests completed in the interval, ms. */
@@ -112,6 +114,7 @@ export class MemorySampler {
         workerHeapBytes: {},
         workerPostGcBytes: {},
         queueDepth: undefined,
+        activeResources: undefined,
         rps: interval.completed / seconds,
         p99Ms: interval.latenciesMs.length > 0 ? percentileOf(interval.latenciesMs, 99) : undefined,
         errors: interval.failures,
@@ -124,6 +127,7 @@ export class MemorySampler {
           sample.workerHeapBytes = Object.fromEntries(metricByLabel(metrics, 'chartd_worker_heap_used_bytes', 'worker'));
           sample.workerPostGcBytes = Object.fromEntries(metricByLabel(metrics, 'chartd_worker_heap_post_gc_bytes', 'worker'));
           sample.queueDepth = metricValue(metrics, 'chartd_queue_depth');
+          sample.activeResources = metricValue(metrics, 'nodejs_active_resources_total');
         } catch {
           this.scrapeFailures++;
         }
@@ -166,6 +170,7 @@ export function samplesToCsv(samples: readonly Sample[]): string {
     ...slots.map((slot) => `worker${slot}_heap_bytes`),
     ...slots.map((slot) => `worker${slot}_heap_post_gc_bytes`),
     'queue_depth',
+    'active_resources',
     'rps',
     'p99_ms',
     'errors',
@@ -183,6 +188,7 @@ export function samplesToCsv(samples: readonly Sample[]): string {
       ...slots.map((slot) => cell(s.workerHeapBytes[slot])),
       ...slots.map((slot) => cell(s.workerPostGcBytes[slot])),
       cell(s.queueDepth),
+      cell(s.activeResources),
       cell(s.rps, 2),
       cell(s.p99Ms, 2),
       cell(s.errors),
