@@ -15,6 +15,11 @@ export interface LeakDetectorOptions {
   minSamples: number;
   /** Fraction of the window the samples must span before any verdict. */
   minCoverage: number;
+  /**
+   * Growth below this many bytes per hour is never a leak, whatever its ratio: a
+   * 14 MB main-thread heap warming up by 1 MB is 10 %, and harmless.
+   */
+  minBytesPerHour: number;
 }
 
 export const LEAK_DETECTOR_DEFAULTS: Readonly<LeakDetectorOptions> = Object.freeze({
@@ -22,6 +27,7 @@ export const LEAK_DETECTOR_DEFAULTS: Readonly<LeakDetectorOptions> = Object.free
   thresholdPerHour: 0.1, // 10 % per hour
   minSamples: 12,
   minCoverage: 0.8,
+  minBytesPerHour: 8 * 1024 * 1024, // 8 MiB/h, ~190 MiB a day
 });
 
 export interface LeakEstimate {
@@ -62,7 +68,7 @@ export class LeakSeries {
     const ratioPerHour = baselineBytes > 0 ? bytesPerHour / baselineBytes : 0;
     const enough = samples.length >= this.#options.minSamples && spanMs >= this.#options.minCoverage * this.#options.windowMs;
     let suspected = false;
-    if (enough && ratioPerHour > this.#options.thresholdPerHour) {
+    if (enough && ratioPerHour > this.#options.thresholdPerHour && bytesPerHour > this.#options.minBytesPerHour) {
       const half = Math.floor(samples.length / 2);
       const halves = [samples.slice(0, half), samples.slice(half)];
       suspected = halves.every((part) => (theilSen(part) * HOUR_MS) / baselineBytes > this.#options.thresholdPerHour / 2);

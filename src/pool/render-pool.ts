@@ -92,6 +92,7 @@ interface WorkerSlot {
   error: Error | undefined;
   recycleAfterTask: RestartReason | undefined;
   lastDispatchAt: number;
+  terminated: boolean;
 }
 
 const WORKER_URL = new URL('./worker-entry.js', import.meta.url);
@@ -282,6 +283,8 @@ export class RenderPool extends EventEmitter {
     const slot = this.#liveSlot(slotIndex);
     if (!slot) return false;
     slot.error = new Error('terminated by an operator');
+    // Until its exit event, an idle worker must not be handed a job it would lose.
+    slot.terminated = true;
     void slot.worker.terminate();
     return true;
   }
@@ -344,7 +347,7 @@ export class RenderPool extends EventEmitter {
   #findIdleSlot(): WorkerSlot | undefined {
     let best: WorkerSlot | undefined;
     for (const slot of this.#slots) {
-      if (slot.state === 'idle' && (!best || slot.lastDispatchAt < best.lastDispatchAt)) best = slot;
+      if (slot.state === 'idle' && !slot.terminated && (!best || slot.lastDispatchAt < best.lastDispatchAt)) best = slot;
     }
     return best;
   }
@@ -393,6 +396,7 @@ export class RenderPool extends EventEmitter {
       error: undefined,
       recycleAfterTask: undefined,
       lastDispatchAt: 0,
+      terminated: false,
     };
     this.#slots.add(slot);
     worker.on('message', (message: WorkerReply) => this.#onMessage(slot, message));

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { watchMajorGc } from '../diagnostics/gc-watch.js';
+import { LEAK_DETECTOR_DEFAULTS } from '../diagnostics/leak-detector.js';
 import { LeakMonitor } from '../diagnostics/leak-monitor.js';
 import { createServiceMetrics } from '../diagnostics/metrics.js';
 import { startHeapSampling } from '../diagnostics/profilers.js';
@@ -59,8 +60,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         windowMs: options.leakWindowMs,
         intervalMs: options.leakIntervalMs,
         thresholdPerHour: options.leakThresholdPercent / 100,
-        minSamples: 12,
-        minCoverage: 0.8,
+        minSamples: LEAK_DETECTOR_DEFAULTS.minSamples,
+        minCoverage: LEAK_DETECTOR_DEFAULTS.minCoverage,
+        minBytesPerHour: LEAK_DETECTOR_DEFAULTS.minBytesPerHour,
         recycleWorkers: options.leakRecycle === 'on',
       },
     });

@@ -4,7 +4,7 @@ import { LeakSeries, theilSen } from '../../src/diagnostics/leak-detector.js';
 
 const MINUTE = 60_000;
 const MB = 1024 * 1024;
-const options = { windowMs: 30 * MINUTE, thresholdPerHour: 0.1, minSamples: 12, minCoverage: 0.8 };
+const options = { windowMs: 30 * MINUTE, thresholdPerHour: 0.1, minSamples: 12, minCoverage: 0.8, minBytesPerHour: 8 * MB };
 
 /** Deterministic noise in [-1, 1]. */
 function noise(i: number): number {
@@ -50,6 +50,15 @@ test('old samples leave the window', () => {
   const series = new LeakSeries(options);
   feed(series, 60, 10_000, (t) => (t < 30 * MINUTE ? 100 * MB * (1 + t / 3_600_000) : 150 * MB));
   assert.equal(series.estimate().suspected, false);
+});
+
+test('a small heap warming up is not a leak, however large its ratio', () => {
+  // The main thread after start: 12.8 MB rising to 14 MB, about 10 %/h and 2 MB/h.
+  const series = new LeakSeries(options);
+  feed(series, 30, 10_000, (t) => 12.8 * MB + (1.2 * MB * t) / (30 * MINUTE));
+  const estimate = series.estimate();
+  assert.ok(estimate.ratioPerHour > 0.1, `ratio ${estimate.ratioPerHour}`);
+  assert.equal(estimate.suspected, false);
 });
 
 test('Theil-Sen ignores an outlier that least squares would follow', () => {

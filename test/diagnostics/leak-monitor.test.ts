@@ -34,7 +34,7 @@ async function runMonitored(leakBytes: number | undefined) {
     pool,
     log,
     adminUrl: () => 'http://127.0.0.1:9464',
-    options: { windowMs: 30 * MINUTE, intervalMs: MINUTE, thresholdPerHour: 0.1, minSamples: 12, minCoverage: 0.8, recycleWorkers: true },
+    options: { windowMs: 30 * MINUTE, intervalMs: MINUTE, thresholdPerHour: 0.1, minSamples: 12, minCoverage: 0.8, minBytesPerHour: 8 * 1024 * 1024, recycleWorkers: true },
   });
   try {
     // Simulated clock: one sample a "minute", real renders in between.

@@ -223,3 +223,15 @@ test('client disconnect: a queued request whose client leaves is removed from th
   assert.deepEqual(pool.stats().restarts, { recycled: 0, memory: 0, deadline: 0, crash: 0 });
   await assertChartPng(await render(url));
 });
+
+test('terminating an idle worker loses no request sent right after', async (t) => {
+  const service = await startTestService({ workers: 1 });
+  t.after(() => service.close());
+  for (let round = 0; round < 5; round++) {
+    const terminated = await fetch(`${service.adminUrl}/debug/workers/0/terminate`, { method: 'POST' });
+    assert.equal(terminated.status, 202);
+    const response = await fetch(`${service.url}/chart?c=${encodeURIComponent("{type:'bar',data:{datasets:[{data:[1,2]}]}}")}`);
+    assert.equal(response.status, 200, `round ${round}: ${await response.text()}`);
+    await service.pool.ready();
+  }
+});
