@@ -63,11 +63,9 @@ export class LeakMonitor {
     const memory = process.memoryUsage();
     this.#record('main', 'heap', now, readPostGcHeapBytes() ?? memory.heapUsed);
     this.#record('main', 'rss', now, memory.rss);
-    const live = new Set<string>();
     for (const worker of this.#pool.stats().workers) {
       if (worker.state === 'starting' || worker.state === 'retiring') continue;
       const thread = `worker-${worker.slot}`;
-      live.add(thread);
       const tracked = this.#get(thread, 'heap');
       if (tracked.workerId !== worker.id) {
         tracked.series.clear();

@@ -1,5 +1,5 @@
 import { ChartdError } from '../errors.js';
-import { DEFAULT_LIMITS, type RenderLimits } from './limits.js';
+import type { RenderLimits } from './limits.js';
 
 export const OUTPUT_FORMATS = ['png', 'webp', 'jpeg', 'svg', 'pdf', 'base64'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -162,4 +162,3 @@ export function truncate(text: string, max = 64): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
-export { DEFAULT_LIMITS };

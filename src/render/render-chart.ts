@@ -22,7 +22,7 @@ import {
 import { DEFAULT_LIMITS, type RenderLimits } from './limits.js';
 import { parseChartConfig } from './parse-config.js';
 import { publishRender } from './render-events.js';
-import { createPdfSurface, createSvgCanvas } from './surfaces.js';
+import { createPdfSurface, createSvgSurface } from './surfaces.js';
 import { validateChartConfig } from './validate-config.js';
 
 export interface RenderTimings {
@@ -98,17 +98,8 @@ async function renderOnce(job: RenderJob, started: number): Promise<RenderResult
   const config = prepareChartConfig(job, runtime);
   const contentType = CONTENT_TYPES[job.format];
 
-  if (job.format === 'svg') {
-    const canvas = createSvgCanvas(job.width, job.height);
-    let drawn = 0;
-    const body = drawChart(runtime, canvas, config, () => {
-      drawn = performance.now();
-      return canvas.getContent();
-    });
-    return { body, contentType, timings: { drawMs: drawn - started, encodeMs: performance.now() - drawn } };
-  }
-  if (job.format === 'pdf') {
-    const surface = createPdfSurface(job.width, job.height);
+  if (job.format === 'svg' || job.format === 'pdf') {
+    const surface = (job.format === 'svg' ? createSvgSurface : createPdfSurface)(job.width, job.height);
     let drawn = 0;
     const body = drawChart(runtime, surface.canvas, config, () => {
       drawn = performance.now();

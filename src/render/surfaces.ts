@@ -13,7 +13,7 @@ let spareCanvas: Canvas | undefined;
 /** Past this many pixels a reused canvas is shrunk after use, so an idle thread keeps no big surface. */
 const KEEP_SURFACE_MAX_PIXELS = 2_000_000;
 
-const FONT_FALLBACK_INSTALLED = Symbol('chartd.fontFallback');
+const CONTEXT_ADAPTED = Symbol('chartd.contextAdapted');
 
 export function acquireRasterCanvas(width: number, height: number): Canvas {
   const canvas = spareCanvas ?? createCanvas(width, height);
@@ -21,7 +21,7 @@ export function acquireRasterCanvas(width: number, height: number): Canvas {
   canvas.width = width;
   canvas.height = height;
   prepareForChartJs(canvas);
-  installFontFallback(canvas.getContext('2d'));
+  adaptContextForChartJs(canvas.getContext('2d'));
   return canvas;
 }
 
@@ -34,12 +34,18 @@ export function releaseRasterCanvas(canvas: Canvas): void {
   spareCanvas ??= canvas;
 }
 
+/** A vector surface: something Chart.js draws on, and the document it makes. */
+export interface VectorSurface {
+  canvas: object;
+  finish(): Buffer;
+}
+
 /** A vector SVG canvas with text converted to paths, so the file needs no fonts to view. */
-export function createSvgCanvas(width: number, height: number) {
+export function createSvgSurface(width: number, height: number): VectorSurface {
   const canvas = createCanvas(width, height, SvgExportFlag.ConvertTextToPaths);
   prepareForChartJs(canvas);
-  installFontFallback(canvas.getContext('2d'));
-  return canvas;
+  adaptContextForChartJs(canvas.getContext('2d'));
+  return { canvas, finish: () => canvas.getContent() };
 }
 
 /**
@@ -47,7 +53,7 @@ export function createSvgCanvas(width: number, height: number) {
  * back at it; Skia's PDF context has no canvas, so a stand-in carries the size and
  * a proxy adds the back-reference.
  */
-export function createPdfSurface(width: number, height: number) {
+export function createPdfSurface(width: number, height: number): VectorSurface {
   const document = new PDFDocument({ creator: 'chartd', producer: 'chartd (Skia/PDF)' });
   const page = document.beginPage(width, height);
   const fakeCanvas: Record<string, unknown> = { width, height, style: {} };
@@ -87,9 +93,9 @@ function prepareForChartJs(canvas: object): void {
  *    does: Chart.js 2 computes one when a legend leaves no room (polarArea with
  *    many labels), and Skia, like browsers, would throw.
  */
-function installFontFallback(ctx: SKRSContext2D): void {
+function adaptContextForChartJs(ctx: SKRSContext2D): void {
   const tagged = ctx as unknown as Record<symbol, boolean>;
-  if (tagged[FONT_FALLBACK_INSTALLED]) return;
+  if (tagged[CONTEXT_ADAPTED]) return;
   Object.defineProperty(ctx, 'arc', { configurable: true, writable: true, value: clampedArc(ctx) });
   const descriptor = findFontDescriptor(ctx);
   Object.defineProperty(ctx, 'font', {
@@ -101,7 +107,7 @@ function installFontFallback(ctx: SKRSContext2D): void {
       descriptor.set!.call(ctx, withFallbackFamilies(String(value)));
     },
   });
-  tagged[FONT_FALLBACK_INSTALLED] = true;
+  tagged[CONTEXT_ADAPTED] = true;
 }
 
 type Arc = (x: number, y: number, radius: number, start: number, end: number, counterclockwise?: boolean) => void;

@@ -3,7 +3,7 @@ import type { Server } from 'node:net';
 import type { Readable } from 'node:stream';
 import { getHeapSnapshot } from 'node:v8';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { ChartdError, toChartdError } from '../errors.js';
+import { ChartdError } from '../errors.js';
 import type { ServiceOptions } from '../options.js';
 import type { RenderPool } from '../pool/render-pool.js';
 import { CaptureGate } from '../diagnostics/capture-gate.js';
@@ -70,7 +70,7 @@ export async function buildAdminApp(deps: AdminDependencies): Promise<FastifyIns
 
   app.get('/debug/pprof/heap', async (request, reply) => {
     const worker = parseWorker(request, pool);
-    const profile = worker === undefined ? await captureHeapProfile() : await diagnose(() => pool.diagnoseWorker(worker, 'heap-profile'));
+    const profile = worker === undefined ? await captureHeapProfile() : await pool.diagnoseWorker(worker, 'heap-profile');
     return sendProfile(reply, profile, `heap-${threadName(worker)}.pb.gz`);
   });
 
@@ -78,7 +78,7 @@ export async function buildAdminApp(deps: AdminDependencies): Promise<FastifyIns
     const worker = parseWorker(request, pool);
     const seconds = parseSeconds(request);
     const profile = await gate.run(`CPU profile of ${threadName(worker)}`, () =>
-      worker === undefined ? captureCpuProfile(seconds) : diagnose(() => pool.diagnoseWorker(worker, 'cpu-profile', seconds)),
+      worker === undefined ? captureCpuProfile(seconds) : pool.diagnoseWorker(worker, 'cpu-profile', seconds),
     );
     return sendProfile(reply, profile, `cpu-${threadName(worker)}.pb.gz`);
   });
@@ -129,14 +129,6 @@ function sendProfile(reply: FastifyReply, profile: Buffer, filename: string): Fa
     .header('Content-Disposition', `attachment; filename="${filename}"`)
     .header('Cache-Control', 'no-store')
     .send(profile);
-}
-
-async function diagnose(capture: () => Promise<Buffer>): Promise<Buffer> {
-  try {
-    return await capture();
-  } catch (error) {
-    throw error instanceof ChartdError ? error : toChartdError(error);
-  }
 }
 
 function threadName(worker: number | undefined): string {

@@ -10,6 +10,7 @@ import { fromFastifyError, sendError } from './error-reply.js';
 import { registerChartRoutes } from './routes/chart.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { parseQueryString } from './quickchart-params.js';
+import { roundMs } from './round-ms.js';
 
 /** What a request did, for the one log line it gets and for metrics. */
 export interface RequestState {
@@ -66,7 +67,7 @@ export async function buildApp({ options, pool, version, observeRequest }: AppDe
         method: request.method,
         url: truncateUrl(request.url),
         statusCode: reply.statusCode,
-        durationMs: round(reply.elapsedTime),
+        durationMs: roundMs(reply.elapsedTime),
         ...request.chartd,
       },
       'request completed',
@@ -114,6 +115,4 @@ function truncateUrl(url: string): string {
   return url.length > MAX_LOGGED_URL ? `${url.slice(0, MAX_LOGGED_URL)}…` : url;
 }
 
-function round(ms: number): number {
-  return Math.round(ms * 100) / 100;
-}
+

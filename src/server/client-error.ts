@@ -9,20 +9,18 @@ import { toErrorBody } from './error-reply.js';
  */
 export function handleClientError(error: Error & { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  let chartdError: ChartdError | undefined;
-  if (error.code === 'HPE_HEADER_OVERFLOW') {
-    chartdError = new ChartdError('HEADERS_TOO_LARGE', 'the URL and headers are over 64 KiB: POST the chart as a JSON body instead');
-  } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    chartdError = undefined;
-  } else {
-    chartdError = new ChartdError(
-      'REQUEST_INVALID',
-      'the request is not valid HTTP; a URL must be percent-encoded (non-ASCII characters included): use encodeURIComponent, or curl -G --data-urlencode "c=..."',
-    );
-  }
+  const chartdError =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new ChartdError('HEADERS_TOO_LARGE', 'the URL and headers are over 64 KiB: POST the chart as a JSON body instead')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new ChartdError('REQUEST_TIMEOUT', 'the request took too long to arrive')
+        : new ChartdError(
+            'REQUEST_INVALID',
+            'the request is not valid HTTP; a URL must be percent-encoded (non-ASCII characters included): use encodeURIComponent, or curl -G --data-urlencode "c=..."',
+          );
   if (socket.writable) {
-    const status = chartdError?.statusCode ?? 408;
-    const body = JSON.stringify(chartdError ? toErrorBody(chartdError) : { error: 'Request Timeout', code: 'REQUEST_TIMEOUT', message: 'the request took too long to arrive', statusCode: 408 });
+    const status = chartdError.statusCode;
+    const body = JSON.stringify(toErrorBody(chartdError));
     socket.write(`HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
   }
   socket.destroy(error);

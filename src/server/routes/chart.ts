@@ -7,6 +7,7 @@ import type { RenderJob } from '../../render/job.js';
 import { computeEtag, matchesIfNoneMatch } from '../etag.js';
 import { sendError } from '../error-reply.js';
 import { toRenderRequest } from '../quickchart-params.js';
+import { roundMs } from '../round-ms.js';
 
 interface ChartRouteDependencies {
   options: ServiceOptions;
@@ -46,8 +47,8 @@ async function handleChart(request: FastifyRequest, reply: FastifyReply, source:
     reply.raw.once('close', onClose);
     try {
       const result = await pool.run(job, { signal: aborted.signal });
-      request.chartd.queueWaitMs = round(result.queueWaitMs);
-      request.chartd.renderMs = round(result.renderMs);
+      request.chartd.queueWaitMs = roundMs(result.queueWaitMs);
+      request.chartd.renderMs = roundMs(result.renderMs);
       return reply
         .code(200)
         .header('Content-Type', result.contentType)
@@ -67,8 +68,4 @@ async function handleChart(request: FastifyRequest, reply: FastifyReply, source:
       size: job ? { width: job.width, height: job.height } : undefined,
     });
   }
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 100) / 100;
 }
