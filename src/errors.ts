@@ -26,6 +26,7 @@ export const ERROR_CATALOG = {
   REQUEST_INVALID: { statusCode: 400, title: 'Malformed HTTP request' },
   REQUEST_TIMEOUT: { statusCode: 408, title: 'Request took too long to arrive' },
   RENDER_FAILED: { statusCode: 400, title: 'Chart.js could not render this config' },
+  RENDER_OUT_OF_MEMORY: { statusCode: 400, title: 'Render needs more memory than a worker may use' },
   RATE_LIMITED: { statusCode: 429, title: 'Too many requests' },
   NOT_FOUND: { statusCode: 404, title: 'Not found' },
   UNAUTHORIZED: { statusCode: 401, title: 'Unauthorized' },
@@ -35,6 +36,7 @@ export const ERROR_CATALOG = {
   RENDER_TIMEOUT: { statusCode: 504, title: 'Render deadline exceeded' },
   WORKER_CRASHED: { statusCode: 500, title: 'Render worker crashed' },
   CAPTURE_BUSY: { statusCode: 409, title: 'Another capture is running' },
+  CAPTURE_FAILED: { statusCode: 503, title: 'The worker ended before the capture finished' },
   POOL_CLOSED: { statusCode: 503, title: 'Render pool closed' },
   ABORTED: { statusCode: 499, title: 'Request aborted by the client' },
   // Our own bugs.

@@ -14,6 +14,7 @@ export interface ServiceOptions {
   drainTimeoutMs: number;
   maxRendersPerWorker: number;
   workerMemoryMb: number;
+  workerMemoryLimitMb: number;
   workerHeapMb: number;
   bodyLimitBytes: number;
   rateLimit: number;
@@ -51,6 +52,7 @@ export const SERVICE_DEFAULTS: Readonly<ServiceOptions> = Object.freeze({
   drainTimeoutMs: POOL_DEFAULTS.drainTimeoutMs, // 30 seconds
   maxRendersPerWorker: POOL_DEFAULTS.maxRendersPerWorker, // renders
   workerMemoryMb: POOL_DEFAULTS.workerMemoryBudgetBytes / 1024 / 1024, // MiB
+  workerMemoryLimitMb: POOL_DEFAULTS.workerMemoryLimitBytes / 1024 / 1024, // MiB
   workerHeapMb: POOL_DEFAULTS.workerHeapLimitMb, // MiB
   bodyLimitBytes: 2 * 1024 * 1024, // 2 MiB
   rateLimit: 0, // requests per window per client IP; 0 = off
@@ -70,13 +72,14 @@ export const SERVICE_DEFAULTS: Readonly<ServiceOptions> = Object.freeze({
 export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'port', flag: 'port', env: 'CHARTD_PORT', kind: 'integer', min: 0, description: 'public HTTP port' },
   { key: 'host', flag: 'host', env: 'CHARTD_HOST', kind: 'string', description: 'public listen address' },
-  { key: 'workers', flag: 'workers', env: 'CHARTD_WORKERS', kind: 'integer', min: 1, description: 'render worker threads' },
+  { key: 'workers', flag: 'workers', env: 'CHARTD_WORKERS', kind: 'integer', min: 1, description: 'render worker processes (at most this many alive, retiring ones included)' },
   { key: 'queue', flag: 'queue', env: 'CHARTD_QUEUE', kind: 'integer', min: 0, description: 'renders waiting for a worker before 503' },
-  { key: 'timeoutMs', flag: 'timeout', env: 'CHARTD_TIMEOUT_MS', kind: 'integer', min: 1, description: 'deadline of one render from arrival, ms (504 past it; the worker is terminated)' },
+  { key: 'timeoutMs', flag: 'timeout', env: 'CHARTD_TIMEOUT_MS', kind: 'integer', min: 1, description: 'deadline of one render from arrival, ms (504 past it; the worker process is killed)' },
   { key: 'drainTimeoutMs', flag: 'drain-timeout', env: 'CHARTD_DRAIN_TIMEOUT_MS', kind: 'integer', min: 0, description: 'on SIGTERM, how long accepted requests may take to finish, ms' },
   { key: 'maxRendersPerWorker', flag: 'max-renders-per-worker', env: 'CHARTD_MAX_RENDERS_PER_WORKER', kind: 'integer', min: 1, description: 'recycle a worker after this many renders' },
-  { key: 'workerMemoryMb', flag: 'worker-memory', env: 'CHARTD_WORKER_MEMORY_MB', kind: 'integer', min: 1, description: 'recycle a worker when its heap + external memory passes this, MiB' },
-  { key: 'workerHeapMb', flag: 'worker-heap', env: 'CHARTD_WORKER_HEAP_MB', kind: 'integer', min: 16, description: 'V8 heap limit of a worker, MiB (a render past it fails alone)' },
+  { key: 'workerMemoryMb', flag: 'worker-memory', env: 'CHARTD_WORKER_MEMORY_MB', kind: 'integer', min: 1, description: 'recycle a worker between renders when its resident memory (RSS, native included) passes this, MiB' },
+  { key: 'workerMemoryLimitMb', flag: 'worker-memory-limit', env: 'CHARTD_WORKER_MEMORY_LIMIT_MB', kind: 'integer', min: 1, description: 'kill a worker whose resident memory passes this mid-render (that request: 400 RENDER_OUT_OF_MEMORY), MiB' },
+  { key: 'workerHeapMb', flag: 'worker-heap', env: 'CHARTD_WORKER_HEAP_MB', kind: 'integer', min: 16, description: 'V8 heap limit of each worker process, MiB (a render past it fails alone: RENDER_OUT_OF_MEMORY)' },
   { key: 'bodyLimitBytes', flag: 'body-limit', env: 'CHARTD_BODY_LIMIT_BYTES', kind: 'integer', min: 1024, description: 'largest POST body, bytes (413 past it)' },
   { key: 'rateLimit', flag: 'rate-limit', env: 'CHARTD_RATE_LIMIT', kind: 'integer', min: 0, description: 'requests per window per client IP, 0 = off (429 past it)' },
   { key: 'rateLimitWindowMs', flag: 'rate-limit-window', env: 'CHARTD_RATE_LIMIT_WINDOW_MS', kind: 'integer', min: 1, description: 'rate limit window, ms' },
@@ -111,6 +114,11 @@ export function resolveServiceOptions(
     options[spec.key] = parseOption(spec, raw, source);
   }
   const resolved = options as unknown as ServiceOptions;
+  if (resolved.workerMemoryLimitMb < resolved.workerMemoryMb) {
+    throw new TypeError(
+      `the worker memory limit (${resolved.workerMemoryLimitMb} MiB, --worker-memory-limit) must be at least the recycle budget (${resolved.workerMemoryMb} MiB, --worker-memory)`,
+    );
+  }
   if (!isLoopbackHost(resolved.adminHost) && !resolved.adminToken) {
     throw new TypeError(
       `the admin port would listen on ${resolved.adminHost}, beyond this machine, without a token: set --admin-token / CHARTD_ADMIN_TOKEN (heap snapshots hold every secret in memory)`,

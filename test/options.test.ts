@@ -33,6 +33,11 @@ test('a zero stays zero and bad values name their source', () => {
   assert.throws(() => resolveServiceOptions({ 'error-images': 'sometimes' }, {}), /--error-images must be one of auto, always, never/);
 });
 
+test('the worker memory limit cannot be below the recycle budget', () => {
+  assert.throws(() => resolveServiceOptions({ 'worker-memory': '600', 'worker-memory-limit': '500' }, {}), /--worker-memory-limit\) must be at least/);
+  assert.equal(resolveServiceOptions({ 'worker-memory': '600', 'worker-memory-limit': '600' }, {}).workerMemoryLimitMb, 600);
+});
+
 test('the README documents every option with its flag, variable and default', () => {
   const readme = readFileSync(new URL('README.md', root), 'utf8');
   for (const spec of OPTION_SPECS) {

@@ -1,6 +1,6 @@
 import { runRenderCommand } from './render-command.js';
 import { runServeCommand } from './serve-command.js';
-import { CHARTD_VERSION } from '../server/service.js';
+import { CHARTD_VERSION } from '../version.js';
 
 const HELP = `chartd ${CHARTD_VERSION}: Chart.js configs to PNG, WebP, JPEG, SVG, PDF, base64
 

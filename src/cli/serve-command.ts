@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { OPTION_SPECS, SERVICE_DEFAULTS, resolveServiceOptions, type ServiceOptions } from '../options.js';
-import { startService } from '../server/service.js';
+import { startService } from '../service.js';
 
 export function serveHelp(): string {
   const rows = OPTION_SPECS.map((spec) => {

@@ -1,7 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ErrorCode } from '../errors.js';
-import type { WorkerStats } from '../pool/messages.js';
-import type { RejectReason, RenderPool, RestartReason, TaskEvent } from '../pool/render-pool.js';
+import { ERROR_CATALOG, type ErrorCode } from '../errors.js';
+import { RESTART_REASONS, type WorkerExitEvent } from '../pool/pool-events.js';
+import type { RenderPool, WorkerInfo } from '../pool/render-pool.js';
+import type { SlotState } from '../pool/worker-slot.js';
 import { leakedHandleCounts } from '../render/leak-sentinel.js';
 import type { SeriesState } from './leak-monitor.js';
 
@@ -71,16 +72,20 @@ export function createServiceMetrics(deps: { pool: RenderPool; leakStates: () =>
     labelNames: ['code'],
     registers: [registry],
   });
-  for (const reason of ['recycled', 'memory', 'deadline', 'crash'] satisfies RestartReason[]) restarts.labels(reason).inc(0);
+  // Every series exists from the start, so rate() and sum by (code) work before the first event.
+  for (const reason of RESTART_REASONS) restarts.labels(reason).inc(0);
   for (const reason of ['queue_full', 'shutting_down', 'rate_limited']) rejected.labels(reason).inc(0);
+  for (const code of Object.keys(ERROR_CATALOG)) renderErrors.labels(code).inc(0);
 
-  pool.on('task', (event: TaskEvent) => {
+  pool.on('task', (event) => {
     queueWait.observe(event.queueWaitMs / 1000);
     if (event.error) renderErrors.labels(event.error.code).inc();
-    else renderDuration.labels(`chartjs${event.job.version}`, event.job.format).observe(event.renderMs / 1000);
+    if (event.outcome === 'rendered' && event.job) {
+      renderDuration.labels(`chartjs${event.job.version}`, event.job.format).observe(event.renderMs / 1000);
+    }
   });
-  pool.on('restart', (reason: RestartReason) => restarts.labels(reason).inc());
-  pool.on('rejected', (reason: RejectReason) => rejected.labels(reason).inc());
+  pool.on('restart', (reason) => restarts.labels(reason).inc());
+  pool.on('rejected', (reason) => rejected.labels(reason).inc());
 
   new Gauge({
     name: 'chartd_queue_depth',
@@ -112,13 +117,19 @@ export function createServiceMetrics(deps: { pool: RenderPool; leakStates: () =>
     labelNames: ['state'],
     registers: [registry],
     collect() {
-      const counts: Record<string, number> = { starting: 0, idle: 0, busy: 0, retiring: 0 };
-      for (const worker of pool.stats().workers) counts[worker.state] = (counts[worker.state] ?? 0) + 1;
-      for (const [state, count] of Object.entries(counts)) this.labels(state).set(count);
+      const counts = new Map<SlotState, number>([
+        ['starting', 0],
+        ['idle', 0],
+        ['busy', 0],
+        ['capturing', 0],
+        ['retiring', 0],
+      ]);
+      for (const worker of pool.stats().workers) counts.set(worker.state, (counts.get(worker.state) ?? 0) + 1);
+      for (const [state, count] of counts) this.labels(state).set(count);
     },
   });
 
-  const perWorker = (name: string, help: string, read: (worker: ReturnType<RenderPool['stats']>['workers'][number]) => number | undefined) =>
+  const perWorker = (name: string, help: string, read: (worker: WorkerInfo) => number | undefined) =>
     new Gauge({
       name,
       help,
@@ -136,12 +147,27 @@ export function createServiceMetrics(deps: { pool: RenderPool; leakStates: () =>
   perWorker('chartd_worker_heap_used_bytes', 'V8 heap used by the worker after its last render', (w) => w.heapUsedBytes);
   perWorker('chartd_worker_heap_post_gc_bytes', "V8 heap used right after the worker's last major GC", (w) => w.heapPostGcBytes);
   perWorker('chartd_worker_external_bytes', 'External (Buffer, ArrayBuffer) memory of the worker', (w) => w.externalBytes);
+  perWorker('chartd_worker_resident_bytes', "Resident memory (RSS, native memory included) of the worker's process, read from the OS", (w) => w.residentBytes);
   perWorker('chartd_worker_renders', 'Renders served by the worker now in this slot', (w) => w.renders);
   perWorker('chartd_worker_age_seconds', 'Age of the worker now in this slot', (w) => w.ageMs / 1000);
 
+  new Counter({
+    name: 'chartd_worker_cpu_seconds_total',
+    help: "CPU time (user + system) of the worker processes in each slot, those since replaced included",
+    labelNames: ['worker'],
+    registers: [registry],
+    collect() {
+      const { workers, retiredCpuSeconds } = pool.stats();
+      const bySlot = [...retiredCpuSeconds];
+      for (const worker of workers) bySlot[worker.slot] = (bySlot[worker.slot] ?? 0) + worker.cpuSeconds;
+      this.reset();
+      bySlot.forEach((seconds, slot) => this.labels(String(slot)).inc(seconds));
+    },
+  });
+
   // Handles leaked by workers that have since been replaced still count.
   const leakedByRetired = { chart: 0, canvas: 0 };
-  pool.on('workerExit', (_id: number, stats: WorkerStats) => {
+  pool.on('workerExit', ({ stats }: WorkerExitEvent) => {
     leakedByRetired.chart += stats.leakedCharts;
     leakedByRetired.canvas += stats.leakedCanvases;
   });

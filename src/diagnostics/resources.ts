@@ -15,17 +15,19 @@ export async function describeResources(deps: {
   servers: Record<string, Server>;
 }): Promise<Record<string, unknown>> {
   const memory = process.memoryUsage();
+  const stats = deps.pool.stats();
   const activeResources: Record<string, number> = {};
   for (const type of process.getActiveResourcesInfo()) activeResources[type] = (activeResources[type] ?? 0) + 1;
   const sockets: Record<string, number> = {};
   for (const [name, server] of Object.entries(deps.servers)) sockets[name] = await countConnections(server);
-  const stats = deps.pool.stats();
   return {
     timestamp: new Date().toISOString(),
     uptimeSeconds: Math.round(process.uptime()),
     process: {
       pid: process.pid,
       rssBytes: memory.rss,
+      /** This process and its render workers: what the machine sees. */
+      treeRssBytes: memory.rss + stats.workers.reduce((sum, worker) => sum + worker.residentBytes, 0),
       heapUsedBytes: memory.heapUsed,
       externalBytes: memory.external,
       arrayBuffersBytes: memory.arrayBuffers,
@@ -36,7 +38,7 @@ export async function describeResources(deps: {
     openSockets: sockets,
     inFlightRenders: stats.workers
       .filter((worker) => worker.currentTaskAgeMs !== undefined)
-      .map((worker) => ({ worker: worker.slot, workerId: worker.id, threadId: worker.threadId, ageMs: Math.round(worker.currentTaskAgeMs!) })),
+      .map((worker) => ({ worker: worker.slot, workerId: worker.id, pid: worker.pid, ageMs: Math.round(worker.currentTaskAgeMs!) })),
     queue: {
       depth: stats.queueDepth,
       capacity: stats.maxQueue,
@@ -45,10 +47,12 @@ export async function describeResources(deps: {
     workers: stats.workers.map((worker) => ({
       worker: worker.slot,
       workerId: worker.id,
-      threadId: worker.threadId,
+      pid: worker.pid ?? null,
       state: worker.state,
       ageSeconds: Math.round(worker.ageMs / 1000),
       renders: worker.renders,
+      residentBytes: worker.residentBytes,
+      cpuSeconds: Math.round(worker.cpuSeconds * 100) / 100,
       heapUsedBytes: worker.heapUsedBytes,
       heapPostGcBytes: worker.heapPostGcBytes ?? null,
       externalBytes: worker.externalBytes,

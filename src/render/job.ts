@@ -48,15 +48,16 @@ export const JOB_DEFAULTS = Object.freeze({
   format: 'png' as OutputFormat,
 });
 
-const FORMAT_ALIASES: Record<string, OutputFormat> = {
-  png: 'png',
-  webp: 'webp',
-  jpeg: 'jpeg',
-  jpg: 'jpeg',
-  svg: 'svg',
-  pdf: 'pdf',
-  base64: 'base64',
-};
+/** A Map, not an object literal: `f=constructor` must not find Object's constructor. */
+const FORMAT_ALIASES: ReadonlyMap<string, OutputFormat> = new Map([
+  ['png', 'png'],
+  ['webp', 'webp'],
+  ['jpeg', 'jpeg'],
+  ['jpg', 'jpeg'],
+  ['svg', 'svg'],
+  ['pdf', 'pdf'],
+  ['base64', 'base64'],
+]);
 
 export const CONTENT_TYPES: Record<OutputFormat, string> = {
   png: 'image/png',
@@ -69,11 +70,11 @@ export const CONTENT_TYPES: Record<OutputFormat, string> = {
 
 export function resolveFormat(value: string | undefined): OutputFormat {
   if (value === undefined || value === '') return JOB_DEFAULTS.format;
-  const format = FORMAT_ALIASES[String(value).toLowerCase()];
+  const format = FORMAT_ALIASES.get(String(value).toLowerCase());
   if (!format) {
     throw new ChartdError(
       'FORMAT_UNSUPPORTED',
-      `format "${truncate(String(value))}" is not supported; use one of ${Object.keys(FORMAT_ALIASES).join(', ')}`,
+      `format "${truncate(String(value))}" is not supported; use one of ${[...FORMAT_ALIASES.keys()].join(', ')}`,
     );
   }
   return format;

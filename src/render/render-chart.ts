@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { ChartdError, toChartdError } from '../errors.js';
+import { ChartdError } from '../errors.js';
 import { prepareChartConfig } from './chartjs/prepare-config.js';
 import { getChartJsRuntime, type ChartJsRuntime } from './chartjs/runtimes.js';
 import { CanvasHandle, ChartHandle } from './handles.js';
@@ -21,7 +21,7 @@ import {
 } from './job.js';
 import { DEFAULT_LIMITS, type RenderLimits } from './limits.js';
 import { parseChartConfig } from './parse-config.js';
-import { publishRender } from './render-events.js';
+import { publishRender, publishRenderStart } from './render-events.js';
 import { createPdfSurface, createSvgSurface } from './surfaces.js';
 import { validateChartConfig } from './validate-config.js';
 
@@ -80,6 +80,7 @@ export async function renderChart(request: RenderRequest, options: { limits?: Re
 export async function renderJob(job: RenderJob): Promise<RenderResult & { timings: RenderTimings }> {
   const started = performance.now();
   try {
+    publishRenderStart({ job });
     const result = await renderOnce(job, started);
     publishRender({ job, durationMs: performance.now() - started, timings: result.timings });
     return result;
@@ -139,12 +140,11 @@ function resolveOpaqueBackground(color: string, format: string): string {
   return format === 'jpeg' && color === 'transparent' ? '#ffffff' : color;
 }
 
+/** Anything Chart.js or a plugin throws while drawing is about the config (Chart.js 2 throws strings, too). */
 function toRenderError(error: unknown, job: RenderJob): ChartdError {
   if (error instanceof ChartdError) return error;
-  if (error instanceof Error) {
-    return new ChartdError('RENDER_FAILED', `Chart.js ${job.version} could not render this config: ${error.message}`, { cause: error });
-  }
-  return toChartdError(error);
+  const reason = error instanceof Error ? error.message : String(error);
+  return new ChartdError('RENDER_FAILED', `Chart.js ${job.version} could not render this config: ${reason.slice(0, 500)}`, { cause: error });
 }
 
 /**

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import type { Server } from 'node:net';
 import type { Readable } from 'node:stream';
 import { getHeapSnapshot } from 'node:v8';
@@ -12,7 +13,7 @@ import type { ServiceMetrics } from '../diagnostics/metrics.js';
 import { captureCpuProfile, captureHeapProfile } from '../diagnostics/profilers.js';
 import { describeResources } from '../diagnostics/resources.js';
 import { fromFastifyError, sendError } from './error-reply.js';
-import { notReadyReason } from './routes/health.js';
+import { registerHealthRoutes } from './routes/health.js';
 
 export interface AdminDependencies {
   options: ServiceOptions;
@@ -28,7 +29,7 @@ const MAX_PROFILE_SECONDS = 60;
 const UNAUTHENTICATED_PATHS = new Set(['/healthz', '/readyz']);
 
 /**
- * The admin listener (DESIGN.md principle 6): metrics, profiles, heap snapshots,
+ * The admin listener (docs/OPERATIONS.md): metrics, profiles, heap snapshots,
  * the resources page and worker controls. Loopback by default; a bearer token is
  * required when it listens anywhere else (checked by options validation).
  */
@@ -57,11 +58,7 @@ export async function buildAdminApp(deps: AdminDependencies): Promise<FastifyIns
     sendError(request, reply, new ChartdError('NOT_FOUND', `no admin route ${request.method} ${request.url.split('?')[0]}`), errorOptions),
   );
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
-    const reason = notReadyReason(pool);
-    return reason ? reply.code(503).send({ ready: false, reason }) : { ready: true };
-  });
+  registerHealthRoutes(app, pool);
 
   app.get('/metrics', async (_request, reply) => {
     const text = await metrics.registry.metrics();
@@ -70,7 +67,7 @@ export async function buildAdminApp(deps: AdminDependencies): Promise<FastifyIns
 
   app.get('/debug/pprof/heap', async (request, reply) => {
     const worker = parseWorker(request, pool);
-    const profile = worker === undefined ? await captureHeapProfile() : await pool.diagnoseWorker(worker, 'heap-profile');
+    const profile = worker === undefined ? await captureHeapProfile() : await pool.captureProfile(worker, 'heap-profile');
     return sendProfile(reply, profile, `heap-${threadName(worker)}.pb.gz`);
   });
 
@@ -78,7 +75,7 @@ export async function buildAdminApp(deps: AdminDependencies): Promise<FastifyIns
     const worker = parseWorker(request, pool);
     const seconds = parseSeconds(request);
     const profile = await gate.run(`CPU profile of ${threadName(worker)}`, () =>
-      worker === undefined ? captureCpuProfile(seconds) : pool.diagnoseWorker(worker, 'cpu-profile', seconds),
+      worker === undefined ? captureCpuProfile(seconds) : pool.captureProfile(worker, 'cpu-profile', seconds),
     );
     return sendProfile(reply, profile, `cpu-${threadName(worker)}.pb.gz`);
   });
@@ -89,7 +86,15 @@ export async function buildAdminApp(deps: AdminDependencies): Promise<FastifyIns
     gate.hold(`heap snapshot of ${threadName(worker)}`, new Promise<void>((resolve) => (release = resolve)));
     let stream: Readable;
     try {
-      stream = worker === undefined ? getHeapSnapshot() : await pool.getWorker(worker)!.getHeapSnapshot();
+      if (worker === undefined) stream = getHeapSnapshot();
+      else {
+        // Written by the worker process to a private file, then streamed from disk:
+        // a slow client holds a file descriptor, not the worker or its memory.
+        const file = await pool.captureHeapSnapshot(worker);
+        stream = createReadStream(file.path);
+        reply.header('Content-Length', String(file.sizeBytes));
+        stream.once('close', () => void file.remove());
+      }
     } catch (error) {
       release();
       throw error;
@@ -110,14 +115,14 @@ export async function buildAdminApp(deps: AdminDependencies): Promise<FastifyIns
 
   app.post('/debug/workers/:worker/recycle', async (request, reply) => {
     const worker = parseWorkerParam((request.params as { worker: string }).worker, pool);
-    pool.recycleWorker(worker);
+    if (!pool.recycleWorker(worker)) throw new ChartdError('NOT_FOUND', `worker ${worker} is being replaced; retry in a moment`);
     return reply.code(202).send({ worker, action: 'recycle', message: 'the worker is replaced once its current render (if any) completes' });
   });
 
   app.post('/debug/workers/:worker/terminate', async (request, reply) => {
     const worker = parseWorkerParam((request.params as { worker: string }).worker, pool);
-    pool.terminateWorker(worker);
-    return reply.code(202).send({ worker, action: 'terminate', message: 'the worker was ended; a render it was running fails with WORKER_CRASHED' });
+    if (!pool.terminateWorker(worker)) throw new ChartdError('NOT_FOUND', `worker ${worker} is being replaced; retry in a moment`);
+    return reply.code(202).send({ worker, action: 'terminate', message: 'the worker process was killed (SIGKILL); a render it was running fails with WORKER_CRASHED' });
   });
 
   return app;
@@ -145,7 +150,6 @@ function parseWorkerParam(value: string, pool: RenderPool): number {
   if (!Number.isInteger(worker) || worker < 0 || worker >= pool.options.workers) {
     throw new ChartdError('PARAM_INVALID', `worker must be an integer from 0 to ${pool.options.workers - 1}, got "${value}"`);
   }
-  if (!pool.getWorker(worker)) throw new ChartdError('NOT_FOUND', `worker ${worker} is being replaced; retry in a moment`);
   return worker;
 }
 

@@ -9,7 +9,7 @@ import { handleClientError } from './client-error.js';
 import { fromFastifyError, sendError } from './error-reply.js';
 import { registerChartRoutes } from './routes/chart.js';
 import { registerHealthRoutes } from './routes/health.js';
-import { parseQueryString } from './quickchart-params.js';
+import { parseQueryString } from './query-string.js';
 import { roundMs } from './round-ms.js';
 
 /** What a request did, for the one log line it gets and for metrics. */
@@ -30,7 +30,6 @@ declare module 'fastify' {
 export interface AppDependencies {
   options: ServiceOptions;
   pool: RenderPool;
-  version: string;
   /** Told of every answered request (metrics). */
   observeRequest?: (route: string, method: string, statusCode: number, durationSeconds: number, code: string | undefined) => void;
 }
@@ -40,7 +39,7 @@ const MAX_HEADER_BYTES = 65_536;
 const MAX_LOGGED_URL = 200; // characters: a config in a URL can be long and private
 
 /** The public HTTP API: /chart, /healthz, /readyz. Nothing operational is served here. */
-export async function buildApp({ options, pool, version, observeRequest }: AppDependencies): Promise<FastifyInstance> {
+export async function buildApp({ options, pool, observeRequest }: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: options.logLevel, base: { service: 'chartd' } },
     // One log line per request is written by our own onResponse hook.
@@ -74,13 +73,6 @@ export async function buildApp({ options, pool, version, observeRequest }: AppDe
     );
   });
 
-  // HTML forms encode a space as '+' (unlike chart URLs, see parseQueryString).
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
-    const fields: Record<string, string> = Object.create(null);
-    for (const [key, value] of new URLSearchParams(String(body))) if (!(key in fields)) fields[key] = value;
-    done(null, fields);
-  });
-
   if (options.rateLimit > 0) {
     await app.register(rateLimit, {
       max: options.rateLimit,
@@ -107,7 +99,7 @@ export async function buildApp({ options, pool, version, observeRequest }: AppDe
   });
 
   registerHealthRoutes(app, pool);
-  registerChartRoutes(app, { options, pool, version });
+  registerChartRoutes(app, { options, pool });
   return app;
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ChartdError, ERROR_CATALOG, toChartdError } from '../errors.js';
-import { drawErrorImage } from './error-image.js';
+import { ChartdError, ERROR_CATALOG, toChartdError, type ErrorCode } from '../errors.js';
+import { drawErrorImage } from '../render/error-image.js';
 
 export type ErrorImageMode = 'auto' | 'always' | 'never';
 
@@ -12,10 +12,11 @@ export interface ErrorBody {
   statusCode: number;
 }
 
-const RETRY_AFTER_SECONDS: Partial<Record<string, number>> = {
+const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = {
   QUEUE_FULL: 1,
   SHUTTING_DOWN: 5,
   POOL_CLOSED: 5,
+  CAPTURE_FAILED: 1,
 };
 
 /** Maps fastify's own errors (body parsing, limits) onto chartd codes. */
@@ -53,25 +54,44 @@ export function wantsErrorImage(request: FastifyRequest, mode: ErrorImageMode): 
   return accept.includes('image/') && !accept.startsWith('application/json');
 }
 
+/**
+ * Answers with an error: JSON, or a PNG for `<img>` embeds. A worker that refused
+ * a request drew its picture (`image`, at the chart's size); errors of the main
+ * process itself (overload, deadline, crash) get a picture of their code drawn
+ * once and kept, so that shedding load stays as cheap as a JSON answer.
+ */
 export async function sendError(
   request: FastifyRequest,
   reply: FastifyReply,
   error: ChartdError,
-  options: { errorImages: ErrorImageMode; size?: { width: number; height: number } },
+  options: { errorImages: ErrorImageMode; image?: Buffer | undefined },
 ): Promise<FastifyReply> {
   const retryAfter = RETRY_AFTER_SECONDS[error.code];
   if (retryAfter !== undefined) reply.header('Retry-After', String(retryAfter));
   reply.header('Cache-Control', 'no-store');
   reply.code(error.statusCode);
   if (wantsErrorImage(request, options.errorImages)) {
-    const { width, height } = options.size ?? { width: 500, height: 300 };
-    const png = await drawErrorImage(ERROR_CATALOG[error.code].title, `${error.code}: ${error.message}`, width, height);
+    const png = options.image ?? (await cachedErrorImage(error.code));
     // QuickChart's header, so clients written against it find the message.
     reply.header('X-quickchart-error', toHeaderText(error.message));
     reply.header('X-Chartd-Error-Code', error.code);
     return reply.type('image/png').send(png);
   }
   return reply.type('application/json; charset=utf-8').send(toErrorBody(error));
+}
+
+/** One picture per error code, drawn at first use: at most one per catalog entry, ever. */
+const errorImages = new Map<ErrorCode, Promise<Buffer>>();
+
+function cachedErrorImage(code: ErrorCode): Promise<Buffer> {
+  let image = errorImages.get(code);
+  if (!image) {
+    const { title, statusCode } = ERROR_CATALOG[code];
+    image = drawErrorImage(title, `${code} (HTTP ${statusCode}). The message is in the X-quickchart-error header.`, 500, 300);
+    errorImages.set(code, image);
+    image.catch(() => errorImages.delete(code));
+  }
+  return image;
 }
 
 function toHeaderText(text: string): string {

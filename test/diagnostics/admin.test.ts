@@ -7,10 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
-import type { RunningService } from '../../src/server/service.js';
+import type { RunningService } from '../../src/service.js';
 import { startTestService } from '../helpers/server.js';
 
-process.env.CHARTD_TEST_HOOKS = '1';
 const run = promisify(execFile);
 const hasCommand = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
 
@@ -44,7 +43,7 @@ function topFunctions(gzipped: Buffer): Array<[string, number]> {
 describe('admin port', () => {
   let service: RunningService;
   before(async () => {
-    service = await startTestService({ workers: 2, timeoutMs: 20_000 });
+    service = await startTestService({ workers: 2, timeoutMs: 20_000 }, { faultHooks: true });
   });
   after(() => service.close());
 

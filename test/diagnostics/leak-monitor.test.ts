@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import type { FastifyBaseLogger } from 'fastify';
 import { LeakMonitor } from '../../src/diagnostics/leak-monitor.js';
 import { createRenderJob, createRenderPool } from '../../src/index.js';
+import { FAULT_HOOKS_URL } from '../helpers/server.js';
 
-process.env.CHARTD_TEST_HOOKS = '1';
 const MINUTE = 60_000;
 
 function collectingLogger() {
@@ -27,7 +27,7 @@ const job = (leakBytes?: number) =>
   });
 
 async function runMonitored(leakBytes: number | undefined) {
-  const pool = createRenderPool({ workers: 1, workerHeapLimitMb: 512 });
+  const pool = createRenderPool({ workers: 1, workerHeapLimitMb: 512, workerExecArgv: ['--import', FAULT_HOOKS_URL] });
   await pool.ready();
   const { log, warnings } = collectingLogger();
   const monitor = new LeakMonitor({

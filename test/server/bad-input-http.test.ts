@@ -147,7 +147,6 @@ function assertErrorBody(reply: Reply, status: number | number[], codes: string[
 }
 
 test('bad input over HTTP', async (t) => {
-  process.env.CHARTD_TEST_HOOKS = '1';
   const service = await startTestService({ workers: 2 });
   t.after(() => service.close());
   const base = service.url;

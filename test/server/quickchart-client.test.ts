@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
-import type { RunningService } from '../../src/server/service.js';
+import type { RunningService } from '../../src/service.js';
 import { countColourPixels, decodeImage, pixelAt } from '../helpers/images.js';
 import { startTestService } from '../helpers/server.js';
 

@@ -8,10 +8,8 @@ import { startTestService } from '../helpers/server.js';
 /**
  * The service protecting itself, over HTTP: a full queue, a render past its
  * deadline, a crashing worker, recycling, rate limiting and clients that leave.
- * Faults come from the pool's test hooks (src/pool/test-hooks.ts), which read
- * CHARTD_TEST_HOOKS when a worker starts.
+ * Faults come from test/fixtures/fault-hooks.ts, preloaded into the workers.
  */
-process.env.CHARTD_TEST_HOOKS = '1';
 
 /** Longest any request here may take: past it the request is counted as hung. */
 const HANG_GUARD_MS = 20_000;
@@ -77,7 +75,7 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 5_000
 }
 
 test('saturation: past workers + queue, requests get 503 QUEUE_FULL with Retry-After, and all end', async (t) => {
-  const service = await startTestService({ workers: 1, queue: 1 });
+  const service = await startTestService({ workers: 1, queue: 1 }, { faultHooks: true });
   t.after(() => service.close());
   const { pool, url } = service;
 
@@ -108,7 +106,7 @@ test('saturation: past workers + queue, requests get 503 QUEUE_FULL with Retry-A
 });
 
 test('deadline: a render past timeoutMs is 504 RENDER_TIMEOUT and its worker is replaced', async (t) => {
-  const service = await startTestService({ workers: 1, timeoutMs: 1000 });
+  const service = await startTestService({ workers: 1, timeoutMs: 1000 }, { faultHooks: true });
   t.after(() => service.close());
   const { pool, url } = service;
   const [before] = pool.stats().workers;
@@ -124,20 +122,20 @@ test('deadline: a render past timeoutMs is 504 RENDER_TIMEOUT and its worker is 
   await assertChartPng(next);
   assert.ok(next.ms < 3000, `the next render did not wait for the stuck one (${next.ms} ms)`);
   const { workers, restarts } = pool.stats();
-  assert.equal(workers.length, 1, 'the stuck worker was terminated, not left spinning');
-  assert.notEqual(workers[0]!.threadId, before!.threadId);
+  assert.equal(workers.length, 1, 'the stuck worker was killed, not left spinning');
+  assert.notEqual(workers[0]!.pid, before!.pid);
   assert.deepEqual(restarts, { recycled: 0, memory: 0, deadline: 1, crash: 0 });
 });
 
-test('crash: a worker out of memory fails only its render with 500 WORKER_CRASHED', async (t) => {
-  const service = await startTestService({ workers: 1, workerHeapMb: 64 });
+test('crash: a worker out of heap fails only its render (400 RENDER_OUT_OF_MEMORY); one that exits, 500 WORKER_CRASHED', async (t) => {
+  const service = await startTestService({ workers: 1, workerHeapMb: 64 }, { faultHooks: true });
   t.after(() => service.close());
   const { pool, url } = service;
 
   const oom = await render(url, { oom: true });
   assert.equal(oom.hung, false);
-  assert.equal(oom.status, 500);
-  assert.equal(errorCode(oom), 'WORKER_CRASHED');
+  assert.equal(oom.status, 400);
+  assert.equal(errorCode(oom), 'RENDER_OUT_OF_MEMORY');
   assert.ok(pool.stats().restarts.crash >= 1);
 
   for (let i = 0; i < 3; i++) await assertChartPng(await render(url));
@@ -153,25 +151,25 @@ test('crash: a worker out of memory fails only its render with 500 WORKER_CRASHE
 });
 
 test('recycling: a worker is replaced after maxRendersPerWorker renders, with no request failing', async (t) => {
-  const service = await startTestService({ workers: 1, maxRendersPerWorker: 3 });
+  const service = await startTestService({ workers: 1, maxRendersPerWorker: 3 }, { faultHooks: true });
   t.after(() => service.close());
   const { pool, url } = service;
 
-  const threads = new Set<number>();
+  const pids = new Set<number | undefined>();
   for (let i = 0; i < 10; i++) {
     await assertChartPng(await render(url));
-    for (const worker of pool.stats().workers) threads.add(worker.threadId);
+    for (const worker of pool.stats().workers) pids.add(worker.pid);
   }
   const { restarts, workers } = pool.stats();
   assert.ok(restarts.recycled >= 2, `recycled ${restarts.recycled} times`);
   assert.equal(restarts.recycled, 3, 'after renders 3, 6 and 9');
   assert.equal(restarts.crash, 0);
-  assert.ok(threads.size >= 3, `${threads.size} different worker threads served`);
+  assert.ok(pids.size >= 3, `${pids.size} different worker processes served`);
   assert.ok(workers.every((worker) => worker.renders <= 3));
 });
 
 test('rate limit: past rateLimit requests per window, 429 RATE_LIMITED with Retry-After', async (t) => {
-  const service = await startTestService({ workers: 1, rateLimit: 3, rateLimitWindowMs: 60_000 });
+  const service = await startTestService({ workers: 1, rateLimit: 3, rateLimitWindowMs: 60_000 }, { faultHooks: true });
   t.after(() => service.close());
   const { url } = service;
 
@@ -188,7 +186,7 @@ test('rate limit: past rateLimit requests per window, 429 RATE_LIMITED with Retr
 });
 
 test('client disconnect: a queued request whose client leaves is removed from the queue', async (t) => {
-  const service = await startTestService({ workers: 1 });
+  const service = await startTestService({ workers: 1 }, { faultHooks: true });
   t.after(() => service.close());
   const { pool, url } = service;
   const events: TaskEvent[] = [];
@@ -225,7 +223,7 @@ test('client disconnect: a queued request whose client leaves is removed from th
 });
 
 test('terminating an idle worker loses no request sent right after', async (t) => {
-  const service = await startTestService({ workers: 1 });
+  const service = await startTestService({ workers: 1 }, { faultHooks: true });
   t.after(() => service.close());
   for (let round = 0; round < 5; round++) {
     const terminated = await fetch(`${service.adminUrl}/debug/workers/0/terminate`, { method: 'POST' });

@@ -6,6 +6,9 @@ import { createServer, connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
 import { countDrawnPixels, decodeImage } from '../helpers/images.js';
+import { isAlive, renderWorkers } from '../helpers/processes.js';
+import { FAULT_HOOKS_NODE_OPTIONS } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * SIGTERM drain, tested on the real process (`chartd serve` in a child): accepted
@@ -32,16 +35,24 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function serve(t: TestContext, args: string[]): Promise<Served> {
+async function serve(t: TestContext, args: string[], { detached = false } = {}): Promise<Served> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
     [BIN, 'serve', '--port', String(port), '--host', '127.0.0.1', '--admin-port', '0', '--log-level', 'info', ...args],
-    { env: { ...process.env, CHARTD_TEST_HOOKS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    // detached: a process group of its own, as a shell gives a job (for signals sent to the whole group).
+    { env: { ...process.env, NODE_OPTIONS: FAULT_HOOKS_NODE_OPTIONS }, stdio: ['ignore', 'pipe', 'pipe'], detached },
   );
   const exit = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (detached) {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone already
+      }
+    }
   });
   const lines: string[] = [];
   const waiters = new Set<() => void>();
@@ -212,3 +223,28 @@ test(
     assert.equal(code, 0);
   },
 );
+
+test('Ctrl-C (SIGINT to the whole process group): the workers keep rendering while the service drains, then exit', async (t) => {
+  const served = await serve(t, ['--workers', '2', '--drain-timeout', '15000'], { detached: true });
+  const workers = renderWorkers(served.child.pid!).map((worker) => worker.pid);
+  assert.equal(workers.length, 2);
+  const inFlight = [send(served.port, '/chart', busyChart(1500)), send(served.port, '/chart', busyChart(1500))];
+  await waitForReadyz(served.port, 503, 'saturated').catch(() => undefined);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  // What a terminal does on Ctrl-C, and systemd's KillMode=control-group on stop: every process gets the signal.
+  process.kill(-served.child.pid!, 'SIGINT');
+  for (const reply of await Promise.all(inFlight)) assert.equal(reply.status, 200, reply.body.subarray(0, 200).toString());
+  const { code } = await exitWithin(served, 10_000);
+  assert.equal(code, 0);
+  await waitFor('the workers to exit with the service', () => workers.every((pid) => !isAlive(pid)), 5_000);
+});
+
+test('SIGKILL of the main process leaves no orphan worker behind', async (t) => {
+  const served = await serve(t, ['--workers', '2']);
+  const workers = renderWorkers(served.child.pid!).map((worker) => worker.pid);
+  assert.equal(workers.length, 2);
+  served.child.kill('SIGKILL');
+  await exitWithin(served, 5_000);
+  // Each worker sees its IPC channel close and exits.
+  await waitFor('the orphaned workers to exit', () => workers.every((pid) => !isAlive(pid)), 10_000);
+});

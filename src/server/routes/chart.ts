@@ -2,60 +2,82 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ChartdError, toChartdError } from '../../errors.js';
 import type { ServiceOptions } from '../../options.js';
 import type { RenderPool } from '../../pool/render-pool.js';
-import { createRenderJob } from '../../render/render-chart.js';
-import type { RenderJob } from '../../render/job.js';
-import { computeEtag, matchesIfNoneMatch } from '../etag.js';
-import { sendError } from '../error-reply.js';
-import { toRenderRequest } from '../quickchart-params.js';
+import type { RawChartRequest } from '../../render/chart-request.js';
+import { sendError, wantsErrorImage } from '../error-reply.js';
 import { roundMs } from '../round-ms.js';
 
 interface ChartRouteDependencies {
   options: ServiceOptions;
   pool: RenderPool;
-  version: string;
 }
 
-/** GET /chart and POST /chart: QuickChart's API (docs/API.md). */
+/**
+ * GET /chart and POST /chart: QuickChart's API (docs/API.md). The main process
+ * only moves bytes: admission is decided before the body is read, and the raw
+ * query or body goes to a worker, which parses, validates, renders and draws
+ * error images. A hostile config costs a worker's time, never this event loop's.
+ */
 export function registerChartRoutes(app: FastifyInstance, deps: ChartRouteDependencies): void {
-  const handler = (source: (request: FastifyRequest) => unknown) => async (request: FastifyRequest, reply: FastifyReply) =>
-    handleChart(request, reply, source(request), deps);
-  app.get('/chart', handler((request) => request.query));
-  app.post('/chart', handler((request) => request.body));
+  // Bodies stay bytes here: the workers parse them (src/render/chart-request.ts).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => done(null, { kind: 'json', body }));
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, (_request, body, done) =>
+    done(null, { kind: 'form', body }),
+  );
+  const admit = async () => {
+    const refused = deps.pool.checkAdmission();
+    if (refused) throw refused;
+  };
+  app.get('/chart', { onRequest: admit }, (request, reply) =>
+    handleChart(request, reply, { kind: 'query', params: request.query as Record<string, string> }, deps),
+  );
+  app.post('/chart', { onRequest: admit }, (request, reply) => handleChart(request, reply, asRawBody(request.body), deps));
 }
 
-async function handleChart(request: FastifyRequest, reply: FastifyReply, source: unknown, deps: ChartRouteDependencies) {
-  const { options, pool, version } = deps;
-  let job: RenderJob | undefined;
+function asRawBody(body: unknown): RawChartRequest | undefined {
+  const raw = body as Partial<RawChartRequest> | undefined;
+  return raw && (raw.kind === 'json' || raw.kind === 'form') ? (raw as RawChartRequest) : undefined;
+}
+
+async function handleChart(request: FastifyRequest, reply: FastifyReply, raw: RawChartRequest | undefined, deps: ChartRouteDependencies) {
+  const { options, pool } = deps;
   try {
-    if (typeof source !== 'object' || source === null || Array.isArray(source)) {
-      throw new ChartdError('CONFIG_MISSING', 'send the chart as query parameters or as a JSON object body {"chart": {...}}');
-    }
-    job = createRenderJob(toRenderRequest(source as Record<string, unknown>));
-    request.chartd.format = job.format;
-    request.chartd.version = job.version;
-
-    const etag = computeEtag(job, version);
-    const cacheControl = `public, max-age=${options.cacheMaxAgeSeconds}`;
-    if (matchesIfNoneMatch(request.headers['if-none-match'], etag)) {
-      return reply.code(304).header('ETag', etag).header('Cache-Control', cacheControl).send();
-    }
-
+    if (!raw) throw new ChartdError('CONFIG_MISSING', 'send the chart as query parameters, or as a JSON object body {"chart": {...}}');
     const aborted = new AbortController();
     const onClose = () => {
       if (!reply.raw.writableFinished) aborted.abort();
     };
     reply.raw.once('close', onClose);
     try {
-      const result = await pool.run(job, { signal: aborted.signal });
-      request.chartd.queueWaitMs = roundMs(result.queueWaitMs);
-      request.chartd.renderMs = roundMs(result.renderMs);
-      return reply
-        .code(200)
-        .header('Content-Type', result.contentType)
-        .header('Content-Length', String(result.body.length))
-        .header('ETag', etag)
-        .header('Cache-Control', cacheControl)
-        .send(result.body);
+      const outcome = await pool.runRequest(raw, {
+        signal: aborted.signal,
+        ifNoneMatch: request.headers['if-none-match'],
+        errorImage: wantsErrorImage(request, options.errorImages),
+      });
+      const state = request.chartd;
+      state.queueWaitMs = roundMs(outcome.queueWaitMs);
+      state.renderMs = roundMs(outcome.renderMs);
+      if (outcome.job) {
+        state.format = outcome.job.format;
+        state.version = outcome.job.version;
+      }
+      const cacheControl = `public, max-age=${options.cacheMaxAgeSeconds}`;
+      switch (outcome.type) {
+        case 'not-modified':
+          return reply.code(304).header('ETag', outcome.etag).header('Cache-Control', cacheControl).send();
+        case 'rendered':
+          return reply
+            .code(200)
+            .header('Content-Type', outcome.contentType)
+            .header('Content-Length', String(outcome.body.length))
+            .header('ETag', outcome.etag)
+            .header('Cache-Control', cacheControl)
+            .send(outcome.body);
+        case 'refused':
+          state.code = outcome.error.code;
+          if (outcome.error.code === 'INTERNAL') request.log.error({ err: outcome.error }, 'render failed unexpectedly');
+          return sendError(request, reply, outcome.error, { errorImages: options.errorImages, image: outcome.image });
+      }
     } finally {
       reply.raw.off('close', onClose);
     }
@@ -63,9 +85,6 @@ async function handleChart(request: FastifyRequest, reply: FastifyReply, source:
     const error = toChartdError(caught);
     request.chartd.code = error.code;
     if (error.code === 'INTERNAL') request.log.error({ err: caught }, 'render failed unexpectedly');
-    return sendError(request, reply, error, {
-      errorImages: options.errorImages,
-      size: job ? { width: job.width, height: job.height } : undefined,
-    });
+    return sendError(request, reply, error, { errorImages: options.errorImages });
   }
 }

@@ -3,21 +3,22 @@ import type { RenderPool } from '../../pool/render-pool.js';
 
 /**
  * /healthz: the process answers (liveness). /readyz: it should be sent work
- * (readiness): false while workers start, while draining, and while saturated.
+ * (readiness), read live from the workers: false until one has reported ready,
+ * while draining, and while saturated.
  */
 export function registerHealthRoutes(app: FastifyInstance, pool: RenderPool): void {
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', async (_request, reply) => reply.header('Cache-Control', 'no-store').send({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     const reason = notReadyReason(pool);
-    if (reason) return reply.code(503).header('Cache-Control', 'no-store').send({ ready: false, reason });
-    return { ready: true };
+    reply.header('Cache-Control', 'no-store');
+    if (reason) return reply.code(503).send({ ready: false, reason });
+    return reply.send({ ready: true });
   });
 }
 
-export function notReadyReason(pool: RenderPool): string | undefined {
+export function notReadyReason(pool: RenderPool): 'shutting_down' | 'starting' | 'saturated' | undefined {
   if (pool.closing) return 'shutting_down';
-  const { workers } = pool.stats();
-  if (!pool.started || !workers.some((worker) => worker.state === 'idle' || worker.state === 'busy')) return 'starting';
+  if (pool.readyWorkers === 0) return 'starting';
   if (pool.saturated) return 'saturated';
   return undefined;
 }

@@ -1,5 +1,5 @@
 import { createCanvas } from '@napi-rs/canvas';
-import { DEFAULT_FONT_FAMILY, registerBundledFonts } from '../render/fonts.js';
+import { DEFAULT_FONT_FAMILY, registerBundledFonts } from './fonts.js';
 
 const MAX_SIDE = 1_000; // px: an error picture needs no more
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { RenderJob } from '../render/job.js';
+import type { RenderJob } from './job.js';
 
 /**
  * A strong ETag from the normalized job: the same chart asked for by GET or POST,

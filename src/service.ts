@@ -1,18 +1,22 @@
-import { readFileSync } from 'node:fs';
-import type { FastifyInstance } from 'fastify';
-import { watchMajorGc } from '../diagnostics/gc-watch.js';
-import { LEAK_DETECTOR_DEFAULTS } from '../diagnostics/leak-detector.js';
-import { LeakMonitor } from '../diagnostics/leak-monitor.js';
-import { createServiceMetrics } from '../diagnostics/metrics.js';
-import { startHeapSampling } from '../diagnostics/profilers.js';
-import type { ServiceOptions } from '../options.js';
-import { createRenderPool, type RenderPool } from '../pool/render-pool.js';
-import { buildAdminApp } from './admin-app.js';
-import { buildApp } from './app.js';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { watchMajorGc } from './diagnostics/gc-watch.js';
+import { LEAK_DETECTOR_DEFAULTS } from './diagnostics/leak-detector.js';
+import { LeakMonitor } from './diagnostics/leak-monitor.js';
+import { createServiceMetrics } from './diagnostics/metrics.js';
+import { startHeapSampling } from './diagnostics/profilers.js';
+import type { ServiceOptions } from './options.js';
+import { createRenderPool, type RenderPool } from './pool/render-pool.js';
+import { buildAdminApp } from './server/admin-app.js';
+import { buildApp } from './server/app.js';
+import { CHARTD_VERSION } from './version.js';
 
-export const CHARTD_VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+/** What only code (tests, benchmarks, embedders) may set: never a flag, never a request. */
+export interface ServiceInternals {
+  /** Extra Node.js flags for the render worker processes (e.g. `--import` of instrumentation). */
+  workerExecArgv?: readonly string[];
+  /** How long startup waits for every worker to be ready before listening anyway (default 30 s). */
+  readyTimeoutMs?: number;
+}
 
 /** After the drain timeout, connections that never sent a request are cut too. */
 const CLOSE_GRACE_MS = 1_000;
@@ -31,7 +35,7 @@ export interface RunningService {
 }
 
 /** Starts the pool, the public listener and the admin listener. */
-export async function startService(options: ServiceOptions): Promise<RunningService> {
+export async function startService(options: ServiceOptions, internals: ServiceInternals = {}): Promise<RunningService> {
   watchMajorGc();
   await startHeapSampling();
   const pool = createRenderPool({
@@ -41,17 +45,19 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     drainTimeoutMs: options.drainTimeoutMs,
     maxRendersPerWorker: options.maxRendersPerWorker,
     workerMemoryBudgetBytes: options.workerMemoryMb * 1024 * 1024,
+    workerMemoryLimitBytes: options.workerMemoryLimitMb * 1024 * 1024,
     workerHeapLimitMb: options.workerHeapMb,
+    workerExecArgv: internals.workerExecArgv ?? [],
   });
   let app: FastifyInstance | undefined;
   let admin: FastifyInstance | undefined;
   let leakMonitor: LeakMonitor | undefined;
   try {
     const metrics = createServiceMetrics({ pool, leakStates: () => leakMonitor?.states() ?? [], version: CHARTD_VERSION });
-    app = await buildApp({ options, pool, version: CHARTD_VERSION, observeRequest: metrics.observeRequest });
+    app = await buildApp({ options, pool, observeRequest: metrics.observeRequest });
     const log = app.log;
-    pool.on('restart', (reason: string, workerId: number) => log.info({ reason, workerId }, 'render worker restarted'));
-    if (!(await pool.ready())) log.warn('render workers are still starting after 30 s; serving anyway (/readyz says starting)');
+    logPoolEvents(pool, log);
+    if (!(await pool.ready(internals.readyTimeoutMs))) log.warn('render workers are still starting; serving anyway (/readyz follows the workers)');
     leakMonitor = new LeakMonitor({
       pool,
       log,
@@ -120,4 +126,16 @@ function addressUrl(app: FastifyInstance | undefined, host: string): string {
 function formatUrl(host: string, port: number): string {
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
+}
+
+/** The pool's events as log lines: restarts, crashes with their cause and stderr, worker output, faults. */
+function logPoolEvents(pool: RenderPool, log: FastifyBaseLogger): void {
+  pool.on('restart', (reason, worker) => log.info({ reason, ...worker }, 'render worker replaced'));
+  pool.on('workerExit', (exit) => {
+    const fields = { slot: exit.slot, workerId: exit.workerId, pid: exit.pid, code: exit.code, signal: exit.signal, renders: exit.stats.renders };
+    if (exit.expected) log.debug(fields, `render worker ${exit.cause}`);
+    else log.error({ ...fields, stderr: exit.stderrTail?.slice(-4000) }, `render worker ${exit.slot} ${exit.cause}`);
+  });
+  pool.on('workerOutput', ({ slot, pid, stream, line }) => log.warn({ slot, pid, stream }, `worker ${slot}: ${line}`));
+  pool.on('fault', (where, error) => log.error({ err: error, where }, `render pool: ${where} failed`));
 }

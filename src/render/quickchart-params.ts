@@ -1,9 +1,11 @@
 import { ChartdError } from '../errors.js';
-import type { RenderRequest } from '../render/job.js';
+import type { RenderRequest } from './job.js';
 
 /**
  * QuickChart's request parameters, long and short forms (docs/API.md). Unknown
  * parameters are ignored, as QuickChart does: clients add their own (`ref`, `key`).
+ * Only the fixed names below are read from `source`, so a request cannot steer a
+ * lookup onto `constructor` or `__proto__`.
  */
 export function toRenderRequest(source: Record<string, unknown>): RenderRequest {
   const encoding = pick(source, 'encoding');
@@ -25,7 +27,7 @@ export function toRenderRequest(source: Record<string, unknown>): RenderRequest 
 
 function pickRaw(source: Record<string, unknown>, ...names: string[]): unknown {
   for (const name of names) {
-    const value = source[name];
+    const value = Object.hasOwn(source, name) ? source[name] : undefined;
     if (value !== undefined && value !== null && value !== '') return value;
   }
   return undefined;
@@ -48,30 +50,4 @@ function decodeBase64Config(text: string): string {
   const cleaned = text.replace(/ /g, '+');
   if (!BASE64.test(cleaned)) throw new ChartdError('CONFIG_SYNTAX', 'chart is not valid base64 (encoding=base64)');
   return Buffer.from(cleaned, cleaned.includes('-') || cleaned.includes('_') ? 'base64url' : 'base64').toString('utf8');
-}
-
-/**
- * Parses a query string as QuickChart (Express) does for chart URLs: '+' stays a
- * plus sign (it is common in unencoded configs, e.g. "1e+5" or "a+b"), and a
- * malformed %-escape keeps its raw text instead of failing the request. A
- * repeated parameter counts once, the first time.
- */
-export function parseQueryString(query: string): Record<string, string> {
-  const result: Record<string, string> = Object.create(null);
-  for (const part of query.split('&')) {
-    if (part === '') continue;
-    const eq = part.indexOf('=');
-    const key = safeDecode(eq === -1 ? part : part.slice(0, eq));
-    if (key in result) continue;
-    result[key] = eq === -1 ? '' : safeDecode(part.slice(eq + 1));
-  }
-  return result;
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 }

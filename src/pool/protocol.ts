@@ -1,0 +1,89 @@
+import type { SerializedError } from '../errors.js';
+import type { ChartAnswer, JobSummary, StageTimings } from '../render/answer-chart-request.js';
+import type { RawChartRequest } from '../render/chart-request.js';
+import type { RenderJob } from '../render/job.js';
+
+/**
+ * Messages between the pool (main process) and a render worker process, over
+ * Node's IPC channel with `serialization: 'advanced'` (structured clone: byte
+ * arrays cross as bytes, not JSON). Plain data only; errors travel as { code, message }.
+ */
+
+export type RenderInput = { request: RawChartRequest } | { job: RenderJob };
+
+export interface RenderMessage {
+  type: 'render';
+  taskId: number;
+  input: RenderInput;
+  ifNoneMatch: string | undefined;
+  errorImage: boolean;
+}
+
+export type ProfileKind = 'heap-profile' | 'cpu-profile';
+
+export interface ProfileMessage {
+  type: 'profile';
+  requestId: number;
+  kind: ProfileKind;
+  seconds: number | undefined;
+}
+
+/** Writes a V8 heap snapshot of the worker to `path` (a file the pool owns). */
+export interface HeapSnapshotMessage {
+  type: 'heap-snapshot';
+  requestId: number;
+  path: string;
+}
+
+/** Finish what you are doing and exit (the pool kills a worker that does not within its grace period). */
+export interface ExitMessage {
+  type: 'exit';
+}
+
+export type PoolToWorkerMessage = RenderMessage | ProfileMessage | HeapSnapshotMessage | ExitMessage;
+
+/** What a worker says about itself with every reply. */
+export interface WorkerStats {
+  renders: number;
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
+  arrayBuffersBytes: number;
+  /** Resident set size as the worker read it when replying. */
+  rssBytes: number;
+  /** Heap used after the worker's last major GC; undefined before the first. */
+  heapPostGcBytes: number | undefined;
+  /** Chart.js instances alive in the worker (0 between renders, or a leak). */
+  liveCharts: number;
+  leakedCharts: number;
+  leakedCanvases: number;
+}
+
+/** A ChartAnswer as it crosses the process boundary. */
+export type WireAnswer =
+  | { type: 'rendered'; body: Uint8Array; contentType: string; etag: string; job: JobSummary; timings: StageTimings }
+  | { type: 'not-modified'; etag: string; job: JobSummary; timings: StageTimings }
+  | { type: 'refused'; error: SerializedError; job: JobSummary | undefined; image: Uint8Array | undefined; timings: StageTimings };
+
+export interface AnswerMessage {
+  type: 'answer';
+  taskId: number;
+  answer: WireAnswer;
+  stats: WorkerStats;
+}
+
+export interface ReadyMessage {
+  type: 'ready';
+  stats: WorkerStats;
+}
+
+export type CaptureReply =
+  | { type: 'capture'; requestId: number; body: Uint8Array | undefined; stats: WorkerStats }
+  | { type: 'capture-error'; requestId: number; error: SerializedError; stats: WorkerStats };
+
+export type WorkerToPoolMessage = AnswerMessage | ReadyMessage | CaptureReply;
+
+export function toWireAnswer(answer: ChartAnswer): WireAnswer {
+  if (answer.type !== 'refused') return answer;
+  return { ...answer, error: answer.error.toJSON() };
+}

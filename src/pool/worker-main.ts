@@ -1,0 +1,108 @@
+import { writeHeapSnapshot } from 'node:v8';
+import { ChartdError, toChartdError } from '../errors.js';
+import { readPostGcHeapBytes, watchMajorGc } from '../diagnostics/gc-watch.js';
+import { captureCpuProfile, captureHeapProfile, startHeapSampling } from '../diagnostics/profilers.js';
+import { answerChartRequest } from '../render/answer-chart-request.js';
+import { countLiveCharts, getChartJsRuntime } from '../render/chartjs/runtimes.js';
+import { registerBundledFonts } from '../render/fonts.js';
+import { leakedHandleCounts } from '../render/leak-sentinel.js';
+import { CHARTD_VERSION } from '../version.js';
+import { toWireAnswer, type HeapSnapshotMessage, type PoolToWorkerMessage, type ProfileMessage, type RenderMessage, type WorkerStats, type WorkerToPoolMessage } from './protocol.js';
+
+/**
+ * A render worker process, started by the pool with child_process.fork. One job
+ * at a time; between jobs its own event loop runs, so N-API finalizers free native
+ * memory (docs/ARCHITECTURE.md, "Let native memory go"). Everything it holds dies
+ * with it: the pool kills it past a deadline or a memory limit, and replaces it.
+ */
+const send = process.send?.bind(process);
+if (!send) throw new Error('worker-main is started by the render pool (child_process.fork with an IPC channel)');
+
+process.title = `chartd-worker-${process.env.CHARTD_WORKER_SLOT ?? ''}`;
+// The pool decides when a worker ends. A Ctrl-C in a terminal, or a SIGTERM sent
+// to the whole process group, is meant for the service, which drains its
+// renders first; SIGKILL still ends a worker at once.
+process.on('SIGINT', () => undefined);
+process.on('SIGTERM', () => undefined);
+// The pool is gone (even killed with SIGKILL): nobody is left to answer.
+process.on('disconnect', () => process.exit(0));
+
+let renders = 0;
+
+function readStats(): WorkerStats {
+  const memory = process.memoryUsage();
+  const leaked = leakedHandleCounts();
+  return {
+    renders,
+    heapUsedBytes: memory.heapUsed,
+    heapTotalBytes: memory.heapTotal,
+    externalBytes: memory.external,
+    arrayBuffersBytes: memory.arrayBuffers,
+    rssBytes: memory.rss,
+    heapPostGcBytes: readPostGcHeapBytes(),
+    liveCharts: countLiveCharts(),
+    leakedCharts: leaked.chart,
+    leakedCanvases: leaked.canvas,
+  };
+}
+
+function reply(message: WorkerToPoolMessage): void {
+  // A failed send means the pool is gone or closed the channel: exit.
+  send!(message, undefined, {}, (error: Error | null) => {
+    if (error) process.exit(0);
+  });
+}
+
+async function handleRender({ taskId, input, ifNoneMatch, errorImage }: RenderMessage): Promise<void> {
+  const answer = await answerChartRequest(input, { chartdVersion: CHARTD_VERSION, ifNoneMatch, errorImage });
+  renders++;
+  reply({ type: 'answer', taskId, answer: toWireAnswer(answer), stats: readStats() });
+}
+
+async function handleProfile({ requestId, kind, seconds }: ProfileMessage): Promise<void> {
+  try {
+    const body = kind === 'heap-profile' ? await captureHeapProfile() : await captureCpuProfile(seconds ?? 10);
+    reply({ type: 'capture', requestId, body, stats: readStats() });
+  } catch (error) {
+    reply({ type: 'capture-error', requestId, error: captureError(error), stats: readStats() });
+  }
+}
+
+/** Blocks this process while V8 writes the snapshot: the pool gives it no render meanwhile. */
+function handleHeapSnapshot({ requestId, path }: HeapSnapshotMessage): void {
+  try {
+    writeHeapSnapshot(path);
+    reply({ type: 'capture', requestId, body: undefined, stats: readStats() });
+  } catch (error) {
+    reply({ type: 'capture-error', requestId, error: captureError(error), stats: readStats() });
+  }
+}
+
+function captureError(error: unknown): ReturnType<ChartdError['toJSON']> {
+  const chartdError = error instanceof ChartdError ? error : new ChartdError('CAPTURE_FAILED', `the capture failed in the worker: ${toChartdError(error).message}`);
+  return chartdError.toJSON();
+}
+
+process.on('message', (message: PoolToWorkerMessage) => {
+  switch (message?.type) {
+    case 'render':
+      void handleRender(message);
+      break;
+    case 'profile':
+      void handleProfile(message);
+      break;
+    case 'heap-snapshot':
+      handleHeapSnapshot(message);
+      break;
+    case 'exit':
+      process.exit(0);
+  }
+});
+
+// Profiling from birth, so a heap profile shows everything this worker holds.
+watchMajorGc();
+await startHeapSampling();
+// Warm up before taking work: fonts and the default Chart.js (QuickChart's 2).
+registerBundledFonts();
+getChartJsRuntime(2);
+reply({ type: 'ready', stats: readStats() });

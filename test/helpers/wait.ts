@@ -1,0 +1,12 @@
+import assert from 'node:assert/strict';
+
+/** Polls until `condition` holds; fails the test with `what` after `timeoutMs`. */
+export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 10): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > until) throw new assert.AssertionError({ message: `timed out after ${timeoutMs} ms waiting for: ${what}` });
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
