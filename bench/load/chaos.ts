@@ -1,7 +1,9 @@
+import { readFile } from 'node:fs/promises';
+import type { ProcessTree } from './process-tree.js';
+
 export interface ChaosOptions {
-  adminUrl: URL;
-  /** Worker slots 0..workers-1. */
-  workers: number;
+  /** Kills one worker; false when none could be killed (all being replaced). */
+  killWorker(): Promise<boolean>;
   /** Fires on this period, ms... */
   intervalMs: number | undefined;
   /** ...or after every this many completed requests (a count: independent of the machine's speed). */
@@ -15,17 +17,17 @@ export interface ChaosOptions {
 
 export interface ChaosStats {
   ticks: number;
-  /** Workers ended through POST /debug/workers/N/terminate. */
+  /** Workers killed (SIGKILL of a local worker process, or POST /debug/workers/N/terminate). */
   terminations: number;
-  /** Terminate calls refused (the slot's worker was being replaced) or failed. */
+  /** Ticks that found no worker to kill (every one being replaced) or failed. */
   terminateMisses: number;
   oomSent: number;
 }
 
 /**
- * Kills workers while the load runs: each tick terminates a random worker via the
- * admin endpoint (as a crash would) and sends oom configs, which blow their
- * worker's heap. What must hold meanwhile is checked by the caller from the outcomes.
+ * Kills workers while the load runs: each tick kills a random worker (as the OOM
+ * killer or a crash would) and sends oom configs, which blow their worker's heap.
+ * What must hold meanwhile is checked by the caller from the outcomes.
  */
 export class ChaosMonkey {
   readonly stats: ChaosStats = { ticks: 0, terminations: 0, terminateMisses: 0, oomSent: 0 };
@@ -61,7 +63,7 @@ export class ChaosMonkey {
   #tick(): void {
     if (this.#stopped) return;
     this.stats.ticks++;
-    this.#track(this.#terminateRandomWorker());
+    this.#track(this.#killOne());
     for (let i = 0; i < this.#options.oomPerTick; i++) {
       this.stats.oomSent++;
       this.#track(this.#options.sendOom());
@@ -73,25 +75,50 @@ export class ChaosMonkey {
     void work.finally(() => this.#pending.delete(work));
   }
 
-  /** Tries the slots in a random order: a slot whose worker is being replaced answers 404. */
-  async #terminateRandomWorker(): Promise<void> {
-    const first = Math.floor(this.#options.random() * this.#options.workers);
-    for (let i = 0; i < this.#options.workers; i++) {
-      const slot = (first + i) % this.#options.workers;
+  async #killOne(): Promise<void> {
+    let killed = false;
+    try {
+      killed = await this.#options.killWorker();
+    } catch {
+      // counted below
+    }
+    if (killed) this.stats.terminations++;
+    else this.stats.terminateMisses++;
+  }
+}
+
+/** SIGKILL of a random render worker process of a local chartd: the kernel's kill, nothing chartd is told of. */
+export function killLocalWorker(tree: ProcessTree, random: () => number): () => Promise<boolean> {
+  return async () => {
+    const workers: number[] = [];
+    for (const pid of await tree.children(true)) {
+      const command = await readFile(`/proc/${pid}/cmdline`, 'latin1').catch(() => '');
+      if (command.startsWith('chartd-worker')) workers.push(pid);
+    }
+    if (workers.length === 0) return false;
+    try {
+      process.kill(workers[Math.floor(random() * workers.length)]!, 'SIGKILL');
+      return true;
+    } catch {
+      return false;
+    }
+  };
+}
+
+/** A remote chartd: POST /debug/workers/N/terminate (also a SIGKILL) on a random slot, trying the others when it is being replaced. */
+export function terminateRemoteWorker(adminUrl: URL, workers: number, random: () => number): () => Promise<boolean> {
+  return async () => {
+    const first = Math.floor(random() * workers);
+    for (let i = 0; i < workers; i++) {
+      const slot = (first + i) % workers;
       try {
-        const response = await fetch(new URL(`/debug/workers/${slot}/terminate`, this.#options.adminUrl), {
-          method: 'POST',
-          signal: AbortSignal.timeout(10_000),
-        });
+        const response = await fetch(new URL(`/debug/workers/${slot}/terminate`, adminUrl), { method: 'POST', signal: AbortSignal.timeout(10_000) });
         await response.arrayBuffer();
-        if (response.status === 202) {
-          this.stats.terminations++;
-          return;
-        }
+        if (response.status === 202) return true;
       } catch {
-        // counted below
+        // try the next slot
       }
     }
-    this.stats.terminateMisses++;
-  }
+    return false;
+  };
 }

@@ -98,7 +98,8 @@ function classify(
   if (documented.get(code) !== status) return unexpected(`code ${code} with status ${status}: docs/API.md lists ${documented.get(code) ?? 'no such code'}`, code);
   const key = `${status} ${code}${image ? ' (error image)' : ''}`;
   if (expect.type === 'error') {
-    if (code !== expect.code || status !== expect.status || Boolean(expect.image) !== image) {
+    const matches = (code === expect.code && status === expect.status) || (expect.alternatives ?? []).some((alt) => alt.code === code && alt.status === status);
+    if (!matches || Boolean(expect.image) !== image) {
       return unexpected(`expected ${expect.status} ${expect.code}${expect.image ? ' as an image' : ''}, got ${key}`, code);
     }
     return { class: 'ok', key, status, code };

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { ProcessTree } from './process-tree.js';
 import { metricByLabel, metricValue, scrapeMetrics } from './prometheus.js';
 import type { Recorder } from './recorder.js';
 import { percentileOf } from './stats.js';
@@ -12,15 +12,18 @@ export interface Sample {
   /** Requests completed so far. */
   requests: number;
   /**
-   * Whole server process (workers included). A local child: the median of the
-   * /proc/<pid>/status VmRSS reads of the last second (every 100 ms), because one
-   * read lands on whatever surfaces are in flight (±16 MB at concurrency 4); a
-   * remote one: process_resident_memory_bytes.
+   * Whole server: the main process and its worker processes. A local child: the
+   * median of the last second's reads (every 100 ms) of VmRSS summed over its
+   * process tree, because one read lands on whatever surfaces are in flight (±16 MB
+   * at concurrency 4); a remote one: process_resident_memory_bytes plus
+   * sum(chartd_worker_resident_bytes).
    */
   rssBytes: number | undefined;
   /** Local child: the lowest and highest read of the second. */
   rssMinBytes: number | undefined;
   rssMaxBytes: number | undefined;
+  /** The main process alone (chartd's workers are child processes): the same median for a local child, process_resident_memory_bytes for a remote one. */
+  mainRssBytes: number | undefined;
   /** Main thread V8 heap used (nodejs_heap_size_used_bytes). */
   mainHeapBytes: number | undefined;
   /** Per worker slot: chartd_worker_heap_used_bytes. */
@@ -58,20 +61,27 @@ export class MemorySampler {
   #timer: NodeJS.Timeout | undefined;
   #rssTimer: NodeJS.Timeout | undefined;
   #rssReads: number[] = [];
+  #mainRssReads: number[] = [];
+  readonly #tree: ProcessTree | undefined;
   #busy = false;
   #last: number;
 
   constructor(options: SamplerOptions) {
     this.#options = options;
     this.#last = options.startedAt;
+    this.#tree = options.pid === undefined ? undefined : new ProcessTree(options.pid);
   }
 
   start(): void {
     this.#timer ??= setInterval(() => void this.sample(), this.#options.intervalMs);
-    const pid = this.#options.pid;
-    if (pid !== undefined) {
+    const tree = this.#tree;
+    if (tree) {
       this.#rssTimer ??= setInterval(() => {
-        void readProcRss(pid).then((rss) => rss !== undefined && this.#rssReads.push(rss));
+        void tree.rss().then((rss) => {
+          if (!rss) return;
+          this.#rssReads.push(rss.treeBytes);
+          this.#mainRssReads.push(rss.mainBytes);
+        });
       }, RSS_READ_INTERVAL_MS);
     }
   }
@@ -98,10 +108,15 @@ export class MemorySampler {
       const seconds = Math.max(0.001, (now - this.#last) / 1000);
       this.#last = now;
       const rssReads = this.#rssReads;
+      const mainRssReads = this.#mainRssReads;
       this.#rssReads = [];
-      if (this.#options.pid !== undefined && rssReads.length === 0) {
-        const rss = await readProcRss(this.#options.pid);
-        if (rss !== undefined) rssReads.push(rss);
+      this.#mainRssReads = [];
+      if (this.#tree && rssReads.length === 0) {
+        const rss = await this.#tree.rss();
+        if (rss) {
+          rssReads.push(rss.treeBytes);
+          mainRssReads.push(rss.mainBytes);
+        }
       }
       const sample: Sample = {
         t: (now - this.#options.startedAt) / 1000,
@@ -110,6 +125,7 @@ export class MemorySampler {
         rssBytes: rssReads.length > 0 ? percentileOf(rssReads, 50) : undefined,
         rssMinBytes: rssReads.length > 0 ? Math.min(...rssReads) : undefined,
         rssMaxBytes: rssReads.length > 0 ? Math.max(...rssReads) : undefined,
+        mainRssBytes: mainRssReads.length > 0 ? percentileOf(mainRssReads, 50) : undefined,
         mainHeapBytes: undefined,
         workerHeapBytes: {},
         workerPostGcBytes: {},
@@ -122,7 +138,12 @@ export class MemorySampler {
       if (this.#options.adminUrl) {
         try {
           const metrics = await scrapeMetrics(this.#options.adminUrl);
-          sample.rssBytes ??= metricValue(metrics, 'process_resident_memory_bytes');
+          if (sample.rssBytes === undefined) {
+            const main = metricValue(metrics, 'process_resident_memory_bytes');
+            const workers = [...metricByLabel(metrics, 'chartd_worker_resident_bytes', 'worker').values()].reduce((a, b) => a + b, 0);
+            sample.rssBytes = main === undefined ? undefined : main + workers;
+            sample.mainRssBytes = main;
+          }
           sample.mainHeapBytes = metricValue(metrics, 'nodejs_heap_size_used_bytes');
           sample.workerHeapBytes = Object.fromEntries(metricByLabel(metrics, 'chartd_worker_heap_used_bytes', 'worker'));
           sample.workerPostGcBytes = Object.fromEntries(metricByLabel(metrics, 'chartd_worker_heap_post_gc_bytes', 'worker'));
@@ -136,17 +157,6 @@ export class MemorySampler {
     } finally {
       this.#busy = false;
     }
-  }
-}
-
-/** VmRSS of a process, bytes; undefined once it is gone. */
-export async function readProcRss(pid: number): Promise<number | undefined> {
-  try {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
-    return match ? Number(match[1]) * 1024 : undefined;
-  } catch {
-    return undefined;
   }
 }
 
@@ -166,6 +176,7 @@ export function samplesToCsv(samples: readonly Sample[]): string {
     'rss_bytes',
     'rss_min_bytes',
     'rss_max_bytes',
+    'main_rss_bytes',
     'main_heap_bytes',
     ...slots.map((slot) => `worker${slot}_heap_bytes`),
     ...slots.map((slot) => `worker${slot}_heap_post_gc_bytes`),
@@ -184,6 +195,7 @@ export function samplesToCsv(samples: readonly Sample[]): string {
       cell(s.rssBytes),
       cell(s.rssMinBytes),
       cell(s.rssMaxBytes),
+      cell(s.mainRssBytes),
       cell(s.mainHeapBytes),
       ...slots.map((slot) => cell(s.workerHeapBytes[slot])),
       ...slots.map((slot) => cell(s.workerPostGcBytes[slot])),

@@ -9,3 +9,6 @@ export function defaultOutDir(prefix: string, now = new Date()): string {
   const stamp = now.toISOString().slice(0, 19).replace(/:/g, '-');
   return join(REPO_ROOT, 'bench', 'out', `${prefix}-${stamp}`);
 }
+
+/** The fault-injection fixture (test/fixtures/fault-hooks.ts), compiled, as a URL `--import` takes. */
+export const FAULT_HOOKS_URL = new URL('../../test/fixtures/fault-hooks.js', import.meta.url).href;

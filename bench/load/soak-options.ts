@@ -17,11 +17,11 @@ export const DEFAULTS = {
   // ~1,260 MB per 1,000 requests (bench:compare). 1 MB per 1,000 requests (1 KB
   // a request) is twice the saw-tooth's tilt, and still 100 MB per 100,000 requests.
   maxSlopeMbPer1000: 1, // MB of RSS per 1,000 requests
-  // Each tick ends two workers (one terminate, one oom config) and the pool
+  // Each tick ends two workers (one SIGKILL, one oom config) and the pool
   // restarts them; 5 s keeps the run mostly about the load, not about restarts.
   chaosIntervalMs: 5_000, // ms between chaos ticks
   chaosOomPerTick: 1, // oom configs per chaos tick
-  // A terminated worker loses the one render it was running and nothing else
+  // A killed worker loses the one render it was running and nothing else
   // (checked exactly: valid failures <= terminations); an oom config kills only
   // its own render. So the ratio is about 1 - 1/(valid requests per tick):
   // measured 98.7 % at 5 s ticks (5 minutes, 60 kills, 16.5 req/s under chaos,
@@ -57,9 +57,10 @@ is below --min-success-ratio.
   --out DIR               output directory (default bench/out/soak-<date>)
   --max-slope MB          fail above this RSS growth, MB per 1,000 requests, least
                           squares over the second half (default ${DEFAULTS.maxSlopeMbPer1000})
-  --chaos                 kill workers while the load runs (admin terminate + oom
-                          configs; a chartd started here gets CHARTD_TEST_HOOKS=1
-                          and --worker-heap ${DEFAULTS.chaosWorkerHeapMb})
+  --chaos                 kill workers while the load runs (SIGKILL of a worker
+                          process, or the admin terminate for a remote chartd, and
+                          oom configs; a chartd started here gets the fault-hook
+                          fixture preloaded and --worker-heap ${DEFAULTS.chaosWorkerHeapMb})
   --chaos-interval-ms MS  time between chaos ticks (default ${DEFAULTS.chaosIntervalMs})
   --chaos-every N         instead: a chaos tick every N completed requests (a count,
                           so the ratio does not depend on the machine's speed)

@@ -17,6 +17,8 @@ export interface MemoryFigures {
   /** Least squares of RSS (MB) over requests completed (thousands), second half of the run's samples. */
   rssSlopeMbPer1000: number;
   slopeSamples: number;
+  /** The same slope of the main process alone (render workers excluded), when known. */
+  mainRssSlopeMbPer1000: number;
 }
 
 /** Memory figures of a run from its samples (shared by the soak and the comparison). */
@@ -32,6 +34,10 @@ export function summarizeMemory(samples: readonly Sample[]): MemoryFigures {
     rssMaxMb: withRss.length > 0 ? round(Math.max(...withRss.map((s) => s.rssBytes!)) / MB, 1) : undefined,
     rssSlopeMbPer1000: round(leastSquaresSlope(secondHalf), 3),
     slopeSamples: secondHalf.length,
+    mainRssSlopeMbPer1000: round(
+      leastSquaresSlope(samples.filter((s) => s.t >= half && s.mainRssBytes !== undefined).map((s) => ({ x: s.requests / 1000, y: s.mainRssBytes! / MB }))),
+      3,
+    ),
   };
 }
 

@@ -1,5 +1,3 @@
-import { runRenderCommand } from './render-command.js';
-import { runServeCommand } from './serve-command.js';
 import { CHARTD_VERSION } from '../version.js';
 
 const HELP = `chartd ${CHARTD_VERSION}: Chart.js configs to PNG, WebP, JPEG, SVG, PDF, base64
@@ -16,10 +14,12 @@ Run "chartd serve --help" or "chartd render --help" for every option.
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    // Each command loads only what it needs: `serve` keeps Chart.js, Skia and libvips
+    // out of the main process (they live in the render workers).
     case 'serve':
-      return runServeCommand(rest);
+      return (await import('./serve-command.js')).runServeCommand(rest);
     case 'render':
-      return runRenderCommand(rest);
+      return (await import('./render-command.js')).runRenderCommand(rest);
     case '--version':
     case '-v':
       process.stdout.write(`${CHARTD_VERSION}\n`);

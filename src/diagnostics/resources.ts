@@ -1,5 +1,4 @@
 import type { Server } from 'node:net';
-import { countLiveCharts } from '../render/chartjs/runtimes.js';
 import { leakedHandleCounts } from '../render/leak-sentinel.js';
 import type { RenderPool } from '../pool/render-pool.js';
 import type { LeakMonitor } from './leak-monitor.js';
@@ -31,7 +30,6 @@ export async function describeResources(deps: {
       heapUsedBytes: memory.heapUsed,
       externalBytes: memory.external,
       arrayBuffersBytes: memory.arrayBuffers,
-      liveCharts: countLiveCharts(),
       leakedHandles: leakedHandleCounts(),
     },
     activeResources,

@@ -5,6 +5,7 @@ import { captureCpuProfile, captureHeapProfile, startHeapSampling } from '../dia
 import { answerChartRequest } from '../render/answer-chart-request.js';
 import { countLiveCharts, getChartJsRuntime } from '../render/chartjs/runtimes.js';
 import { registerBundledFonts } from '../render/fonts.js';
+import { createRenderJob, renderJob } from '../render/render-chart.js';
 import { leakedHandleCounts } from '../render/leak-sentinel.js';
 import { CHARTD_VERSION } from '../version.js';
 import { toWireAnswer, type HeapSnapshotMessage, type PoolToWorkerMessage, type ProfileMessage, type RenderMessage, type WorkerStats, type WorkerToPoolMessage } from './protocol.js';
@@ -28,6 +29,7 @@ process.on('SIGTERM', () => undefined);
 process.on('disconnect', () => process.exit(0));
 
 let renders = 0;
+const WARM_UP_CHART = { type: 'line', data: { labels: ['a', 'b'], datasets: [{ label: 'warm-up', data: [1, 2] }] } };
 
 function readStats(): WorkerStats {
   const memory = process.memoryUsage();
@@ -102,7 +104,23 @@ process.on('message', (message: PoolToWorkerMessage) => {
 // Profiling from birth, so a heap profile shows everything this worker holds.
 watchMajorGc();
 await startHeapSampling();
-// Warm up before taking work: fonts and the default Chart.js (QuickChart's 2).
-registerBundledFonts();
-getChartJsRuntime(2);
+await warmUp();
 reply({ type: 'ready', stats: readStats() });
+
+/**
+ * Before taking work, a worker loads what renders need (fonts, the three Chart.js
+ * majors, the encoders) by rendering a tiny chart in each: the first request
+ * after a recycle is then as fast as any other, and the worker's memory starts
+ * near its plateau instead of climbing during its first renders.
+ */
+async function warmUp(): Promise<void> {
+  registerBundledFonts();
+  const warm = (version: 2 | 3 | 4, format: 'png' | 'webp' | 'jpeg' | 'svg' | 'pdf') =>
+    renderJob(createRenderJob({ chart: WARM_UP_CHART, version, format, width: 100, height: 60 })).catch(() => undefined);
+  // Each Chart.js major once; each encoder once (they do not depend on the major).
+  for (const version of [2, 3, 4] as const) {
+    getChartJsRuntime(version);
+    await warm(version, 'png');
+  }
+  for (const format of ['webp', 'jpeg', 'svg', 'pdf'] as const) await warm(2, format);
+}

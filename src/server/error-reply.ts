@@ -1,6 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ChartdError, ERROR_CATALOG, toChartdError, type ErrorCode } from '../errors.js';
-import { drawErrorImage } from '../render/error-image.js';
 
 export type ErrorImageMode = 'auto' | 'always' | 'never';
 
@@ -87,7 +86,10 @@ function cachedErrorImage(code: ErrorCode): Promise<Buffer> {
   let image = errorImages.get(code);
   if (!image) {
     const { title, statusCode } = ERROR_CATALOG[code];
-    image = drawErrorImage(title, `${code} (HTTP ${statusCode}). The message is in the X-quickchart-error header.`, 500, 300);
+    // Loaded on first use: the main process draws nothing else, so Skia stays out of it until then.
+    image = import('../render/error-image.js').then(({ drawErrorImage }) =>
+      drawErrorImage(title, `${code} (HTTP ${statusCode}). The message is in the X-quickchart-error header.`, 500, 300),
+    );
     errorImages.set(code, image);
     image.catch(() => errorImages.delete(code));
   }

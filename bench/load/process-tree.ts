@@ -1,0 +1,61 @@
+import { readdir, readFile } from 'node:fs/promises';
+
+/**
+ * A local server's process tree from /proc: chartd's render workers are child
+ * processes, so the memory a machine gives chartd is the main process's RSS plus
+ * its children's. Child pids are looked up at most once a second (a /proc scan);
+ * RSS is read on every call.
+ */
+export class ProcessTree {
+  readonly pid: number;
+  #children: number[] = [];
+  #scannedAt = 0;
+
+  constructor(pid: number) {
+    this.pid = pid;
+  }
+
+  /** Current child pids (rescanned when older than a second, or when asked). */
+  async children(fresh = false): Promise<number[]> {
+    if (fresh || Date.now() - this.#scannedAt > 1000) {
+      this.#children = await findChildren(this.pid);
+      this.#scannedAt = Date.now();
+    }
+    return this.#children;
+  }
+
+  /** RSS of the process alone and with its children, bytes; undefined once the process is gone. */
+  async rss(): Promise<{ mainBytes: number; treeBytes: number } | undefined> {
+    const main = await readProcRss(this.pid);
+    if (main === undefined) return undefined;
+    let total = main;
+    for (const child of await this.children()) total += (await readProcRss(child)) ?? 0;
+    return { mainBytes: main, treeBytes: total };
+  }
+}
+
+async function findChildren(ppid: number): Promise<number[]> {
+  const children: number[] = [];
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'latin1');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === ppid && fields[0] !== 'Z') children.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return children;
+}
+
+/** VmRSS of a process, bytes; undefined once it is gone. */
+export async function readProcRss(pid: number): Promise<number | undefined> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
