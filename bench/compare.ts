@@ -106,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
       id: 'chartd',
       label: `(c) chartd, ${workers} workers`,
       args: [join(REPO_ROOT, 'bin', 'chartd.js'), 'serve', '--port', '0', '--admin-port', '0', '--workers', String(workers)],
-      // As `npm start`: glibc gives freed native memory back (DESIGN.md).
+      // As `npm start`: glibc gives freed native memory back (docs/OPERATIONS.md, "Memory").
       env: { ...process.env, MALLOC_TRIM_THRESHOLD_: '1048576', MALLOC_MMAP_THRESHOLD_: '1048576' },
     },
   ];

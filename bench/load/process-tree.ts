@@ -34,6 +34,28 @@ export class ProcessTree {
   }
 }
 
+/**
+ * Proportional set size of the process and its children: shared pages (the node
+ * binary, Skia, fonts) divided among the processes that map them, so the sum is
+ * what the tree really occupies. RSS counts shared pages once per process and
+ * overstates a tree of workers. Reads smaps_rollup: too costly to poll, fine to sample.
+ */
+export async function readTreePss(tree: ProcessTree): Promise<number | undefined> {
+  const read = async (pid: number) => {
+    try {
+      const match = /^Pss:\s+(\d+) kB/m.exec(await readFile(`/proc/${pid}/smaps_rollup`, 'utf8'));
+      return match ? Number(match[1]) * 1024 : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const main = await read(tree.pid);
+  if (main === undefined) return undefined;
+  let total = main;
+  for (const child of await tree.children(true)) total += (await read(child)) ?? 0;
+  return total;
+}
+
 async function findChildren(ppid: number): Promise<number[]> {
   const children: number[] = [];
   for (const entry of await readdir('/proc').catch(() => [] as string[])) {

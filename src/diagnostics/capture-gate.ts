@@ -2,7 +2,7 @@ import { ChartdError } from '../errors.js';
 
 /**
  * One heavy capture at a time (heap snapshots block a thread for seconds and
- * need ~12x the heap in transient memory, DESIGN.md): a second one is refused
+ * need ~12x the heap in transient memory, measured): a second one is refused
  * at once with CAPTURE_BUSY rather than queued.
  */
 export class CaptureGate {

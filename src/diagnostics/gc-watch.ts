@@ -4,7 +4,7 @@ import { getHeapStatistics } from 'node:v8';
 /**
  * The V8 heap used right after this thread's latest major GC: what survived a
  * full collection, so a rising value means retained memory, not garbage waiting
- * (DESIGN.md: without post-GC samples, short windows give false positives).
+ * (measured: without post-GC samples, short windows give false positives).
  * Read lazily; undefined until the first major GC.
  */
 let postGcHeapBytes: number | undefined;

@@ -99,6 +99,9 @@ export async function buildAdminApp(deps: AdminDependencies): Promise<FastifyIns
       release();
       throw error;
     }
+    // The gate holds until the last byte is read out (one snapshot file at a time,
+    // even for a client that never reads), not until the socket closes.
+    stream.once('end', release);
     stream.once('close', release);
     stream.once('error', release);
     request.log.warn({ thread: threadName(worker) }, 'heap snapshot taken: it contains every secret in memory, handle it so');

@@ -67,7 +67,7 @@ describe('admin port', () => {
       assert.notEqual(process.env.CI, 'true', 'promtool is missing in CI: run scripts/install-test-tools.sh');
       return;
     }
-    // promtool 2.42 lints prom-client's own nodejs_active_*_total gauges (DESIGN.md); chartd's names must be clean.
+    // promtool 2.42 lints prom-client's own nodejs_active_*_total gauges (a _total suffix on a gauge); chartd's names must be clean.
     const checked = text.split('\n').filter((line) => !/nodejs_active_\w+_total/.test(line)).join('\n');
     const result = spawnSync('promtool', ['check', 'metrics'], { input: checked, encoding: 'utf8' });
     assert.equal(result.status, 0, `promtool check metrics: ${result.stdout}${result.stderr}`);

@@ -61,7 +61,7 @@ test(`${RENDERS} mixed renders, failures included, leave no chart alive and memo
   const last = secondHalf.at(-1)!;
   const report = samples.map((s) => `${s.iteration}: heap ${mb(s.heapUsedBytes)} MB, rss ${mb(s.rssBytes)} MB`).join('\n');
   t.diagnostic(`second half: heap ${Math.round(heapSlope)} B/render, RSS ${Math.round(rssSlope)} B/render`);
-  // A forgotten destroy() costs ~200 KB of heap per render (DESIGN.md); native
+  // A forgotten destroy() costs ~200 KB of heap per render (measured, docs/LEAKS.md); native
   // surfaces not freed cost ~600 KB of RSS per render. Allow a small fraction of that.
   assert.ok(heapSlope < 2_048, `heap grows ${Math.round(heapSlope)} B/render over the second half\n${report}`);
   assert.ok(rssSlope < 16_384, `RSS grows ${Math.round(rssSlope)} B/render over the second half\n${report}`);
