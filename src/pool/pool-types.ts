@@ -1,0 +1,87 @@
+import type { ChartdError } from '../errors.js';
+import type { JobSummary, StageTimings } from '../render/answer-chart-request.js';
+import type { RestartReason } from './pool-events.js';
+import type { SlotState } from './worker-slot.js';
+
+/** What run(job) resolves to: the library's view of one render. */
+export interface PoolResult {
+  body: Buffer;
+  contentType: string;
+  queueWaitMs: number;
+  renderMs: number;
+  drawMs: number;
+  encodeMs: number;
+  workerId: number;
+}
+
+export interface Waits {
+  queueWaitMs: number;
+  /** Time on a worker, as seen from the pool (IPC included). */
+  renderMs: number;
+}
+
+/** What runRequest() resolves to. Failures of the pool itself (queue full, deadline, crash) reject instead. */
+export type ChartOutcome = Waits &
+  (
+    | { type: 'rendered'; body: Buffer; contentType: string; etag: string; job: JobSummary; timings: StageTimings; workerId: number }
+    | { type: 'not-modified'; etag: string; job: JobSummary; timings: StageTimings }
+    | { type: 'refused'; error: ChartdError; job: JobSummary | undefined; image: Buffer | undefined; timings: StageTimings }
+  );
+
+export interface RequestOptions {
+  signal?: AbortSignal | undefined;
+  /** The client's If-None-Match: a worker that finds the chart's ETag in it answers not-modified without drawing. */
+  ifNoneMatch?: string | undefined;
+  /** Draw a refusal as a PNG. */
+  errorImage?: boolean | undefined;
+}
+
+export interface WorkerInfo {
+  id: number;
+  /** Stable position 0..workers-1: a replacement takes its predecessor's slot (metric label). */
+  slot: number;
+  pid: number | undefined;
+  state: SlotState;
+  renders: number;
+  ageMs: number;
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
+  heapPostGcBytes: number | undefined;
+  /** Resident set size read from the OS (native memory included). */
+  residentBytes: number;
+  /** CPU time of this process so far. */
+  cpuSeconds: number;
+  liveCharts: number;
+  leakedCharts: number;
+  leakedCanvases: number;
+  /** Age of the job it is rendering, if any. */
+  currentTaskAgeMs: number | undefined;
+}
+
+export interface QueuedTaskInfo {
+  taskId: number;
+  ageMs: number;
+  /** How the request came: query, json, form, or a ready job. */
+  kind: string;
+  /** Size of what the client sent (never its content). */
+  requestBytes: number;
+}
+
+export interface PoolStats {
+  workers: WorkerInfo[];
+  queueDepth: number;
+  maxQueue: number;
+  inFlight: number;
+  restarts: Record<RestartReason, number>;
+  /** Per slot: CPU seconds of its workers that have exited. */
+  retiredCpuSeconds: number[];
+  closing: boolean;
+}
+
+export interface HeapSnapshotFile {
+  path: string;
+  sizeBytes: number;
+  /** Deletes the file (it holds every secret the worker had in memory). */
+  remove(): Promise<void>;
+}
