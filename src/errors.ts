@@ -16,11 +16,20 @@ export const ERROR_CATALOG = {
   CONFIG_TOO_MANY_POINTS: { statusCode: 400, title: 'Too many data points' },
   CONFIG_STRING_TOO_LONG: { statusCode: 400, title: 'String too long' },
   CONFIG_NOT_FINITE: { statusCode: 400, title: 'Number is not finite' },
+  CONFIG_TOO_MANY_TICKS: { statusCode: 400, title: 'Too many axis ticks' },
+  CONFIG_TOO_MANY_LABELS: { statusCode: 400, title: 'Too many axis labels drawn' },
+  CONFIG_TOO_MANY_SLICES: { statusCode: 400, title: 'Too many slices' },
+  CONFIG_TOO_MANY_LEGEND_ITEMS: { statusCode: 400, title: 'Too many legend items' },
+  CONFIG_TOO_MANY_ANNOTATIONS: { statusCode: 400, title: 'Too many annotations' },
+  CONFIG_TOO_MANY_DATALABELS: { statusCode: 400, title: 'Too many data labels' },
+  CONFIG_DASH_TOO_FINE: { statusCode: 400, title: 'Dash pattern too fine' },
+  CONFIG_TOO_COSTLY: { statusCode: 400, title: 'Chart would take too long to draw' },
   CHART_TYPE_UNKNOWN: { statusCode: 400, title: 'Unknown chart type' },
   PARAM_INVALID: { statusCode: 400, title: 'Invalid parameter' },
   FORMAT_UNSUPPORTED: { statusCode: 400, title: 'Unsupported format' },
   VERSION_UNSUPPORTED: { statusCode: 400, title: 'Unsupported Chart.js version' },
   IMAGE_TOO_LARGE: { statusCode: 413, title: 'Image too large' },
+  OUTPUT_TOO_LARGE: { statusCode: 413, title: 'Encoded image too large' },
   BODY_TOO_LARGE: { statusCode: 413, title: 'Request body too large' },
   HEADERS_TOO_LARGE: { statusCode: 431, title: 'URL or headers too large' },
   REQUEST_INVALID: { statusCode: 400, title: 'Malformed HTTP request' },
@@ -28,20 +37,22 @@ export const ERROR_CATALOG = {
   RENDER_FAILED: { statusCode: 400, title: 'Chart.js could not render this config' },
   RENDER_OUT_OF_MEMORY: { statusCode: 400, title: 'Render needs more memory than a worker may use' },
   RATE_LIMITED: { statusCode: 429, title: 'Too many requests' },
+  CLIENT_BUDGET_EXCEEDED: { statusCode: 429, title: 'Render time budget exceeded', retryAfterSeconds: 5 },
   NOT_FOUND: { statusCode: 404, title: 'Not found' },
   UNAUTHORIZED: { statusCode: 401, title: 'Unauthorized' },
   // The service protecting itself.
-  QUEUE_FULL: { statusCode: 503, title: 'Render queue full' },
-  SHUTTING_DOWN: { statusCode: 503, title: 'Service shutting down' },
+  QUEUE_FULL: { statusCode: 503, title: 'Render queue full', retryAfterSeconds: 1 },
+  SHUTTING_DOWN: { statusCode: 503, title: 'Service shutting down', retryAfterSeconds: 5 },
+  TOO_MANY_CONNECTIONS: { statusCode: 503, title: 'Too many connections', retryAfterSeconds: 1 },
   RENDER_TIMEOUT: { statusCode: 504, title: 'Render deadline exceeded' },
   WORKER_CRASHED: { statusCode: 500, title: 'Render worker crashed' },
   CAPTURE_BUSY: { statusCode: 409, title: 'Another capture is running' },
-  CAPTURE_FAILED: { statusCode: 503, title: 'The worker ended before the capture finished' },
-  POOL_CLOSED: { statusCode: 503, title: 'Render pool closed' },
+  CAPTURE_FAILED: { statusCode: 503, title: 'The worker ended before the capture finished', retryAfterSeconds: 1 },
+  POOL_CLOSED: { statusCode: 503, title: 'Render pool closed', retryAfterSeconds: 5 },
   ABORTED: { statusCode: 499, title: 'Request aborted by the client' },
   // Our own bugs.
   INTERNAL: { statusCode: 500, title: 'Internal error' },
-} as const satisfies Record<string, { statusCode: number; title: string }>;
+} as const satisfies Record<string, { statusCode: number; title: string; retryAfterSeconds?: number }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
 
@@ -70,6 +81,11 @@ export class ChartdError extends Error {
     const code = isErrorCode(data.code) ? data.code : 'INTERNAL';
     return new ChartdError(code, String(data.message));
   }
+}
+
+/** The Retry-After an answer with this code carries, when retrying later can succeed. */
+export function retryAfterSeconds(code: ErrorCode): number | undefined {
+  return (ERROR_CATALOG[code] as { retryAfterSeconds?: number }).retryAfterSeconds;
 }
 
 export function isErrorCode(value: unknown): value is ErrorCode {

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { POOL_DEFAULTS } from './pool/pool-options.js';
+import { OUTPUT_FORMATS, type OutputFormat } from './render/job.js';
+import { DEFAULT_LIMITS } from './render/limits.js';
 
 /**
  * Service options: one table, each reachable by flag and environment variable.
@@ -9,7 +12,8 @@ export interface ServiceOptions {
   port: number;
   host: string;
   workers: number;
-  queue: number;
+  /** 'auto': QUEUE_PER_WORKER × workers. */
+  queue: number | 'auto';
   timeoutMs: number;
   drainTimeoutMs: number;
   maxRendersPerWorker: number;
@@ -17,6 +21,19 @@ export interface ServiceOptions {
   workerMemoryLimitMb: number;
   workerHeapMb: number;
   bodyLimitBytes: number;
+  /** 'auto': from the process's open-files limit (resolveMaxConnections). */
+  maxConnections: number | 'auto';
+  maxConnectionsPerClient: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  sendTimeoutMs: number;
+  /** '' for the defaults, or "<MiB>" and/or "format=<MiB>" pairs (resolveOutputLimits). */
+  maxOutput: string;
+  /** '' (off), 'true', a hop count, or addresses and CIDR ranges (fastify's trustProxy). */
+  trustProxy: string;
+  clientBudgetPercent: number;
+  clientBudgetWindowMs: number;
   rateLimit: number;
   rateLimitWindowMs: number;
   cacheMaxAgeSeconds: number;
@@ -31,7 +48,7 @@ export interface ServiceOptions {
   leakRecycle: 'on' | 'off';
 }
 
-type Kind = 'integer' | 'string' | 'enum';
+type Kind = 'integer' | 'integer-or-auto' | 'string' | 'enum' | 'output-sizes';
 
 export interface OptionSpec {
   key: keyof ServiceOptions;
@@ -43,11 +60,19 @@ export interface OptionSpec {
   description: string;
 }
 
+/**
+ * Queue places per worker when --queue is auto. Queued renders wait behind the
+ * running ones: at ~20-150 ms a render (bench/RESULTS.md), 8 per worker keeps
+ * the wait of an accepted request to about 0.2-1.2 s; past it, shedding with 503
+ * costs the client less than waiting (64 places for 2 workers let p99 reach 3.3 s).
+ */
+export const QUEUE_PER_WORKER = 8;
+
 export const SERVICE_DEFAULTS: Readonly<ServiceOptions> = Object.freeze({
   port: 3400,
   host: '127.0.0.1', // loopback: put a proxy in front, or set 0.0.0.0 deliberately
   workers: POOL_DEFAULTS.workers, // one per core
-  queue: POOL_DEFAULTS.maxQueue, // jobs
+  queue: 'auto', // QUEUE_PER_WORKER renders per worker
   timeoutMs: POOL_DEFAULTS.timeoutMs, // 10 seconds
   drainTimeoutMs: POOL_DEFAULTS.drainTimeoutMs, // 30 seconds
   maxRendersPerWorker: POOL_DEFAULTS.maxRendersPerWorker, // renders
@@ -55,6 +80,16 @@ export const SERVICE_DEFAULTS: Readonly<ServiceOptions> = Object.freeze({
   workerMemoryLimitMb: POOL_DEFAULTS.workerMemoryLimitBytes / 1024 / 1024, // MiB
   workerHeapMb: POOL_DEFAULTS.workerHeapLimitMb, // MiB
   bodyLimitBytes: 2 * 1024 * 1024, // 2 MiB
+  maxConnections: 'auto', // half the open-files limit less 64, at most 10,000
+  maxConnectionsPerClient: 128, // connections from one address; 0 = no cap
+  headersTimeoutMs: 10_000, // 10 seconds for a request's headers to arrive
+  requestTimeoutMs: 30_000, // 30 seconds for a whole request (headers and body)
+  keepAliveTimeoutMs: 5_000, // an idle keep-alive connection is closed after 5 seconds
+  sendTimeoutMs: 30_000, // a response not taken by its client in 30 seconds is dropped
+  maxOutput: '', // DEFAULT_LIMITS.maxOutputBytes
+  trustProxy: '', // clients are the sockets' addresses
+  clientBudgetPercent: 25, // % of the pool's worker time one client may use while others wait
+  clientBudgetWindowMs: 60_000, // 1 minute
   rateLimit: 0, // requests per window per client IP; 0 = off
   rateLimitWindowMs: 60_000, // 1 minute
   cacheMaxAgeSeconds: 604_800, // 7 days, as QuickChart
@@ -73,7 +108,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'port', flag: 'port', env: 'CHARTD_PORT', kind: 'integer', min: 0, description: 'public HTTP port' },
   { key: 'host', flag: 'host', env: 'CHARTD_HOST', kind: 'string', description: 'public listen address' },
   { key: 'workers', flag: 'workers', env: 'CHARTD_WORKERS', kind: 'integer', min: 1, description: 'render worker processes (at most this many alive, retiring ones included)' },
-  { key: 'queue', flag: 'queue', env: 'CHARTD_QUEUE', kind: 'integer', min: 0, description: 'renders waiting for a worker before 503' },
+  { key: 'queue', flag: 'queue', env: 'CHARTD_QUEUE', kind: 'integer-or-auto', min: 0, description: `renders waiting for a worker before 503 (auto: ${QUEUE_PER_WORKER} per worker)` },
   { key: 'timeoutMs', flag: 'timeout', env: 'CHARTD_TIMEOUT_MS', kind: 'integer', min: 1, description: 'deadline of one render from arrival, ms (504 past it; the worker process is killed)' },
   { key: 'drainTimeoutMs', flag: 'drain-timeout', env: 'CHARTD_DRAIN_TIMEOUT_MS', kind: 'integer', min: 0, description: 'on SIGTERM, how long accepted requests may take to finish, ms' },
   { key: 'maxRendersPerWorker', flag: 'max-renders-per-worker', env: 'CHARTD_MAX_RENDERS_PER_WORKER', kind: 'integer', min: 1, description: 'recycle a worker after this many renders' },
@@ -81,6 +116,16 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'workerMemoryLimitMb', flag: 'worker-memory-limit', env: 'CHARTD_WORKER_MEMORY_LIMIT_MB', kind: 'integer', min: 1, description: 'kill a worker whose resident memory passes this mid-render (that request: 400 RENDER_OUT_OF_MEMORY), MiB' },
   { key: 'workerHeapMb', flag: 'worker-heap', env: 'CHARTD_WORKER_HEAP_MB', kind: 'integer', min: 16, description: 'V8 heap limit of each worker process, MiB (a render past it fails alone: RENDER_OUT_OF_MEMORY)' },
   { key: 'bodyLimitBytes', flag: 'body-limit', env: 'CHARTD_BODY_LIMIT_BYTES', kind: 'integer', min: 1024, description: 'largest POST body, bytes (413 past it)' },
+  { key: 'maxConnections', flag: 'max-connections', env: 'CHARTD_MAX_CONNECTIONS', kind: 'integer-or-auto', min: 1, description: 'open connections on the public port (auto: half the open-files limit less 64, at most 10000); past it 503 and close' },
+  { key: 'maxConnectionsPerClient', flag: 'max-connections-per-client', env: 'CHARTD_MAX_CONNECTIONS_PER_CLIENT', kind: 'integer', min: 0, description: 'open connections from one address, 0 = no cap (behind a proxy: its address)' },
+  { key: 'headersTimeoutMs', flag: 'headers-timeout', env: 'CHARTD_HEADERS_TIMEOUT_MS', kind: 'integer', min: 100, description: 'time for a request\'s headers to arrive, ms (408 past it)' },
+  { key: 'requestTimeoutMs', flag: 'request-timeout', env: 'CHARTD_REQUEST_TIMEOUT_MS', kind: 'integer', min: 100, description: 'time for a whole request (headers and body) to arrive, ms (408 past it)' },
+  { key: 'keepAliveTimeoutMs', flag: 'keep-alive-timeout', env: 'CHARTD_KEEP_ALIVE_TIMEOUT_MS', kind: 'integer', min: 100, description: 'an idle keep-alive connection is closed after this, ms (above your load balancer\'s idle timeout)' },
+  { key: 'sendTimeoutMs', flag: 'send-timeout', env: 'CHARTD_SEND_TIMEOUT_MS', kind: 'integer', min: 100, description: 'a response its client has not taken within this is dropped, ms' },
+  { key: 'maxOutput', flag: 'max-output', env: 'CHARTD_MAX_OUTPUT', kind: 'output-sizes', description: 'largest encoded image, MiB: one number for every format and/or format=MiB pairs, e.g. "svg=4,pdf=4" (413 OUTPUT_TOO_LARGE past it)' },
+  { key: 'trustProxy', flag: 'trust-proxy', env: 'CHARTD_TRUST_PROXY', kind: 'string', description: 'take the client address from X-Forwarded-For when the peer is one of these proxies: addresses or CIDRs (comma-separated), a hop count, or true' },
+  { key: 'clientBudgetPercent', flag: 'client-budget', env: 'CHARTD_CLIENT_BUDGET_PERCENT', kind: 'integer', min: 0, description: 'share of the workers\' time one client may use per window while others wait, %, 0 = off (429 past it)' },
+  { key: 'clientBudgetWindowMs', flag: 'client-budget-window', env: 'CHARTD_CLIENT_BUDGET_WINDOW_MS', kind: 'integer', min: 1000, description: 'client budget window, ms' },
   { key: 'rateLimit', flag: 'rate-limit', env: 'CHARTD_RATE_LIMIT', kind: 'integer', min: 0, description: 'requests per window per client IP, 0 = off (429 past it)' },
   { key: 'rateLimitWindowMs', flag: 'rate-limit-window', env: 'CHARTD_RATE_LIMIT_WINDOW_MS', kind: 'integer', min: 1, description: 'rate limit window, ms' },
   { key: 'cacheMaxAgeSeconds', flag: 'cache-max-age', env: 'CHARTD_CACHE_MAX_AGE', kind: 'integer', min: 0, description: 'Cache-Control max-age of images, seconds' },
@@ -129,17 +174,73 @@ export function resolveServiceOptions(
 
 function parseOption(spec: OptionSpec, raw: string, source: string): number | string {
   switch (spec.kind) {
-    case 'integer': {
-      const value = Number(raw);
-      if (!Number.isInteger(value) || value < (spec.min ?? 0)) {
-        throw new TypeError(`${source} must be an integer >= ${spec.min ?? 0}, got "${raw}"`);
-      }
-      return value;
-    }
+    case 'integer':
+      return parseInteger(raw, spec.min ?? 0, source, '');
+    case 'integer-or-auto':
+      return raw === 'auto' ? raw : parseInteger(raw, spec.min ?? 0, source, ' or "auto"');
+    case 'output-sizes':
+      resolveOutputLimits(raw, source);
+      return raw;
     case 'enum':
       if (!spec.values!.includes(raw)) throw new TypeError(`${source} must be one of ${spec.values!.join(', ')}, got "${raw}"`);
       return raw;
     case 'string':
       return raw;
   }
+}
+
+function parseInteger(raw: string, min: number, source: string, alternative: string): number {
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new TypeError(`${source} must be an integer >= ${min}${alternative}, got "${raw}"`);
+  return value;
+}
+
+/** The queue bound for these options: --queue, or QUEUE_PER_WORKER per worker. */
+export function resolveQueue(options: Pick<ServiceOptions, 'queue' | 'workers'>): number {
+  return options.queue === 'auto' ? QUEUE_PER_WORKER * options.workers : options.queue;
+}
+
+/**
+ * The connection cap for these options: --max-connections, or half the
+ * process's open-files limit less 64 (read from /proc/self/limits; between 64 and
+ * 10,000), so that connections, and those being refused, can never take the
+ * descriptors the workers, pipes and /proc reads need (past the limit, an accept
+ * or a read of /proc fails with EMFILE).
+ */
+export function resolveMaxConnections(options: Pick<ServiceOptions, 'maxConnections'>, openFilesLimit = readOpenFilesLimit()): number {
+  if (options.maxConnections !== 'auto') return options.maxConnections;
+  if (openFilesLimit === undefined) return 1_000;
+  return Math.max(64, Math.min(10_000, Math.floor(openFilesLimit / 2) - 64));
+}
+
+function readOpenFilesLimit(): number | undefined {
+  try {
+    const line = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'latin1'))?.[1];
+    return line === undefined ? undefined : line === 'unlimited' ? Number.POSITIVE_INFINITY : Number(line);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * "--max-output": '' for the defaults; a number of MiB for every format; and/or
+ * format=MiB pairs ("16,svg=4"). Throws a TypeError naming the source when malformed.
+ */
+export function resolveOutputLimits(spec: string, source = '--max-output'): Record<OutputFormat, number> {
+  const limits: Record<OutputFormat, number> = { ...DEFAULT_LIMITS.maxOutputBytes };
+  if (spec.trim() === '') return limits;
+  const formats = new Set<string>(OUTPUT_FORMATS);
+  for (const part of spec.split(',')) {
+    const [name, value] = part.includes('=') ? part.split('=', 2).map((text) => text.trim()) : [undefined, part.trim()];
+    const mib = Number(value);
+    if (!(mib > 0) || !Number.isFinite(mib)) throw new TypeError(`${source}: "${part}" is not a positive number of MiB`);
+    if (name === undefined) {
+      for (const format of OUTPUT_FORMATS) limits[format] = Math.round(mib * 1024 * 1024);
+    } else if (formats.has(name)) {
+      limits[name as OutputFormat] = Math.round(mib * 1024 * 1024);
+    } else {
+      throw new TypeError(`${source}: "${name}" is not a format; use ${OUTPUT_FORMATS.join(', ')}`);
+    }
+  }
+  return limits;
 }

@@ -2,12 +2,14 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { watchMajorGc } from './diagnostics/gc-watch.js';
 import { LEAK_DETECTOR_DEFAULTS } from './diagnostics/leak-detector.js';
 import { LeakMonitor } from './diagnostics/leak-monitor.js';
-import { createServiceMetrics } from './diagnostics/metrics.js';
+import { createServiceMetrics, type ServiceMetrics } from './diagnostics/metrics.js';
 import { startHeapSampling } from './diagnostics/profilers.js';
-import type { ServiceOptions } from './options.js';
+import { resolveOutputLimits, resolveQueue, type ServiceOptions } from './options.js';
 import { createRenderPool, type RenderPool } from './pool/render-pool.js';
 import { buildAdminApp } from './server/admin-app.js';
 import { buildApp } from './server/app.js';
+import { ClientBudget } from './server/client-budget.js';
+import { connectionStatsOf } from './server/connection-guard.js';
 import { CHARTD_VERSION } from './version.js';
 
 /** What only code (tests, benchmarks, embedders) may set: never a flag, never a request. */
@@ -26,6 +28,7 @@ export interface RunningService {
   admin: FastifyInstance;
   pool: RenderPool;
   leakMonitor: LeakMonitor;
+  metrics: ServiceMetrics;
   /** http://host:port of the public listener. */
   url: string;
   /** http://host:port of the admin listener. */
@@ -40,7 +43,7 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
   await startHeapSampling();
   const pool = createRenderPool({
     workers: options.workers,
-    maxQueue: options.queue,
+    maxQueue: resolveQueue(options),
     timeoutMs: options.timeoutMs,
     drainTimeoutMs: options.drainTimeoutMs,
     maxRendersPerWorker: options.maxRendersPerWorker,
@@ -48,13 +51,26 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
     workerMemoryLimitBytes: options.workerMemoryLimitMb * 1024 * 1024,
     workerHeapLimitMb: options.workerHeapMb,
     workerExecArgv: internals.workerExecArgv ?? [],
+    renderLimits: { maxOutputBytes: resolveOutputLimits(options.maxOutput) },
   });
+  // Fair use: one client may hold this share of the workers' time while others wait.
+  const budget =
+    options.clientBudgetPercent > 0
+      ? new ClientBudget({ budgetMs: (options.clientBudgetPercent / 100) * options.workers * options.clientBudgetWindowMs, windowMs: options.clientBudgetWindowMs })
+      : undefined;
+  if (budget) pool.on('task', (event) => event.tag !== undefined && budget.charge(event.tag, event.renderMs));
   let app: FastifyInstance | undefined;
   let admin: FastifyInstance | undefined;
   let leakMonitor: LeakMonitor | undefined;
+  let metrics: ServiceMetrics | undefined;
   try {
-    const metrics = createServiceMetrics({ pool, leakStates: () => leakMonitor?.states() ?? [], version: CHARTD_VERSION });
-    app = await buildApp({ options, pool, observeRequest: metrics.observeRequest });
+    metrics = createServiceMetrics({
+      pool,
+      leakStates: () => leakMonitor?.states() ?? [],
+      connections: () => (app ? connectionStatsOf(app.server) : undefined),
+      version: CHARTD_VERSION,
+    });
+    app = await buildApp({ options, pool, budget, observeRequest: metrics.observeRequest });
     const log = app.log;
     logPoolEvents(pool, log);
     if (!(await pool.ready(internals.readyTimeoutMs))) log.warn('render workers are still starting; serving anyway (/readyz follows the workers)');
@@ -71,6 +87,7 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
         minBytesPerHour: LEAK_DETECTOR_DEFAULTS.minBytesPerHour,
         recycleWorkers: options.leakRecycle === 'on',
       },
+      onFault: () => metrics?.countInternalError('timer'),
     });
     admin = await buildAdminApp({ options, pool, metrics, leakMonitor, publicServer: app.server, logger: log });
     await admin.listen({ port: options.adminPort, host: options.adminHost });
@@ -85,6 +102,7 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
   const publicApp = app;
   const adminApp = admin;
   const monitor = leakMonitor;
+  const serviceMetrics = metrics;
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -112,6 +130,7 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
     admin: adminApp,
     pool,
     leakMonitor: monitor,
+    metrics: serviceMetrics,
     url: addressUrl(publicApp, options.host),
     adminUrl: addressUrl(adminApp, options.adminHost),
     close,

@@ -155,6 +155,15 @@ function buildInvalidRequests(): LoadRequest[] {
     invalid('no type', 'CONFIG_INVALID', 400, postRequest({ chart: { data: BAR.data } })),
     invalid('malformed JSON body', 'PARAM_INVALID', 400, jsonPost('{"chart": {"type": ')),
     invalid('unknown route', 'NOT_FOUND', 404, { method: 'GET', path: '/charts', headers: {} }),
+    // Adversarial (issue 9): prototype names and small configs that ask for unbounded work.
+    invalid('format constructor', 'FORMAT_UNSUPPORTED', 400, getRequest({ chart: BAR, format: 'constructor' })),
+    invalid('format __proto__', 'FORMAT_UNSUPPORTED', 400, postRequest({ chart: BAR, format: '__proto__' })),
+    invalid('type toString', 'CHART_TYPE_UNKNOWN', 400, getRequest({ chart: { ...BAR, type: 'toString' } })),
+    invalid('bkg that is no colour', 'PARAM_INVALID', 400, { ...getRequest({ chart: BAR }), path: `${getRequest({ chart: BAR }).path}&bkg=notacolor` }),
+    invalid('10^12 ticks (Chart.js 2 stepSize)', 'CONFIG_TOO_MANY_TICKS', 400, getRequest({ chart: "{type:'line',data:{labels:['a','b'],datasets:[{data:[1,2]}]},options:{scales:{yAxes:[{ticks:{min:0,max:1,stepSize:1e-12}}]}}}" })),
+    invalid('ticks.count 1e8 (Chart.js 4)', 'CONFIG_TOO_MANY_TICKS', 400, postRequest({ chart: { ...BAR, options: { scales: { y: { ticks: { count: 1e8 } } } } }, version: '4' })),
+    invalid('dash [0.001, 0.001]', 'CONFIG_DASH_TOO_FINE', 400, postRequest({ chart: { ...BAR, options: { scales: { yAxes: [{ gridLines: { borderDash: [0.001, 0.001] } }] } } }, width: 2000, height: 2000, devicePixelRatio: 2 })),
+    invalid('5,000-slice pie', 'CONFIG_TOO_MANY_SLICES', 400, postRequest({ chart: { type: 'pie', data: { datasets: [{ data: Array.from({ length: 5000 }, (_, i) => i + 1) }] } } })),
     {
       ...getRequest({ chart: { ...BAR, type: 'pyramid' } }, { accept: 'image/avif,image/webp,image/*,*/*;q=0.8' }),
       label: 'invalid: type pyramid from an <img> (error image)',

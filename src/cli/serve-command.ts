@@ -1,19 +1,21 @@
 import { parseArgs } from 'node:util';
 import { OPTION_SPECS, SERVICE_DEFAULTS, resolveServiceOptions, type ServiceOptions } from '../options.js';
-import { startService } from '../service.js';
+import { startService, type RunningService } from '../service.js';
 
 export function serveHelp(): string {
+  const flagWidth = Math.max(...OPTION_SPECS.map((spec) => spec.flag.length)) + 2;
+  const envWidth = Math.max(...OPTION_SPECS.map((spec) => spec.env.length));
   const rows = OPTION_SPECS.map((spec) => {
-    const value = SERVICE_DEFAULTS[spec.key];
-    return `  --${spec.flag.padEnd(24)} ${spec.env.padEnd(31)} default ${String(value).padEnd(10)} ${spec.description}`;
+    const value = SERVICE_DEFAULTS[spec.key] === '' ? '(none)' : String(SERVICE_DEFAULTS[spec.key]);
+    return `  ${`--${spec.flag}`.padEnd(flagWidth)} ${spec.env.padEnd(envWidth)} ${value.padEnd(10)} ${spec.description}`;
   });
   return `Usage: chartd serve [options]
 
 Every option can also be set by its environment variable; a flag wins.
 
-  ${'flag'.padEnd(26)} ${'environment'.padEnd(31)} ${'default'.padEnd(18)} meaning
+  ${'flag'.padEnd(flagWidth)} ${'environment'.padEnd(envWidth)} ${'default'.padEnd(10)} meaning
 ${rows.join('\n')}
-  --help                     this text
+  ${'--help'.padEnd(flagWidth)} this text
 
 Stops on SIGTERM or SIGINT: stops accepting, finishes accepted requests (up to
 --drain-timeout), ends the workers, exits 0.
@@ -47,6 +49,7 @@ export async function runServeCommand(args: string[]): Promise<number> {
     return 2;
   }
   const service = await startService(options);
+  watchProcessErrors(service);
   service.app.log.info(
     { url: service.url, workers: options.workers, queue: options.queue, timeoutMs: options.timeoutMs },
     `chartd listening on ${service.url}`,
@@ -66,5 +69,33 @@ export async function runServeCommand(args: string[]): Promise<number> {
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+  });
+}
+
+/** How long an uncaught exception leaves for accepted requests before the process exits. */
+const FATAL_DRAIN_MS = 5_000;
+
+/**
+ * The process-wide error policy. An unhandled promise rejection is logged and
+ * counted, and the service goes on: the promise's owner lost an answer, nothing
+ * more. An uncaught exception leaves state unknown: it is logged and counted,
+ * accepted requests get a few seconds, and the process exits 1 for its
+ * supervisor to restart it (crash-only, never silent).
+ */
+function watchProcessErrors(service: RunningService): void {
+  const log = service.app.log;
+  process.on('unhandledRejection', (reason) => {
+    service.metrics.countInternalError('unhandled_rejection');
+    log.error({ err: reason }, 'unhandled promise rejection (the service goes on)');
+  });
+  let fatal = false;
+  process.on('uncaughtException', (error, origin) => {
+    service.metrics.countInternalError('uncaught_exception');
+    log.fatal({ err: error, origin }, 'uncaught exception: the process state is unknown; draining briefly, then exiting 1');
+    if (fatal) return;
+    fatal = true;
+    const exit = setTimeout(() => process.exit(1), FATAL_DRAIN_MS);
+    exit.unref();
+    void service.close().finally(() => process.exit(1));
   });
 }

@@ -40,7 +40,10 @@ export class LeakMonitor {
   readonly #adminUrl: () => string;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(deps: { pool: RenderPool; log: FastifyBaseLogger; adminUrl: () => string; options: LeakMonitorOptions }) {
+  readonly #onFault: ((error: unknown) => void) | undefined;
+
+  constructor(deps: { pool: RenderPool; log: FastifyBaseLogger; adminUrl: () => string; options: LeakMonitorOptions; onFault?: (error: unknown) => void }) {
+    this.#onFault = deps.onFault;
     this.#pool = deps.pool;
     this.#log = deps.log;
     this.#adminUrl = deps.adminUrl;
@@ -49,7 +52,16 @@ export class LeakMonitor {
 
   start(): void {
     if (this.#timer) return;
-    this.#timer = setInterval(() => this.sample(), this.#options.intervalMs);
+    this.#timer = setInterval(() => {
+      // A sample reads /proc (process.memoryUsage): out of descriptors it throws. A skipped
+      // sample is logged and counted; it must never end the process.
+      try {
+        this.sample();
+      } catch (error) {
+        this.#log.error({ err: error }, 'leak detector: sample failed');
+        this.#onFault?.(error);
+      }
+    }, this.#options.intervalMs);
     this.#timer.unref();
   }
 

@@ -4,6 +4,7 @@ import { RESTART_REASONS, type WorkerExitEvent } from '../pool/pool-events.js';
 import type { RenderPool, WorkerInfo } from '../pool/render-pool.js';
 import type { SlotState } from '../pool/worker-slot.js';
 import { leakedHandleCounts } from '../render/leak-sentinel.js';
+import type { ConnectionStats } from '../server/connection-guard.js';
 import type { SeriesState } from './leak-monitor.js';
 
 /** Latency buckets, seconds: renders take milliseconds to seconds. */
@@ -11,6 +12,8 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.8, 1, 2.5, 
 
 export interface ServiceMetrics {
   registry: Registry;
+  /** Counts an error caught before it could end the process. */
+  countInternalError(source: 'timer' | 'uncaught_exception' | 'unhandled_rejection'): void;
   /** Called once per answered request on the public port. */
   observeRequest(route: string, method: string, statusCode: number, durationSeconds: number, code: string | undefined): void;
 }
@@ -19,7 +22,12 @@ export interface ServiceMetrics {
  * chartd's metrics (docs/METRICS.md) in a registry of their own. Counters follow
  * pool events; gauges read the pool when scraped. Rendering code never sees this.
  */
-export function createServiceMetrics(deps: { pool: RenderPool; leakStates: () => SeriesState[]; version: string }): ServiceMetrics {
+export function createServiceMetrics(deps: {
+  pool: RenderPool;
+  leakStates: () => SeriesState[];
+  connections?: () => ConnectionStats | undefined;
+  version: string;
+}): ServiceMetrics {
   const { pool, leakStates } = deps;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -74,7 +82,7 @@ export function createServiceMetrics(deps: { pool: RenderPool; leakStates: () =>
   });
   // Every series exists from the start, so rate() and sum by (code) work before the first event.
   for (const reason of RESTART_REASONS) restarts.labels(reason).inc(0);
-  for (const reason of ['queue_full', 'shutting_down', 'rate_limited']) rejected.labels(reason).inc(0);
+  for (const reason of ['queue_full', 'shutting_down', 'rate_limited', 'client_budget']) rejected.labels(reason).inc(0);
   for (const code of Object.keys(ERROR_CATALOG)) renderErrors.labels(code).inc(0);
 
   pool.on('task', (event) => {
@@ -204,12 +212,43 @@ export function createServiceMetrics(deps: { pool: RenderPool; leakStates: () =>
   leakGauge('chartd_leak_growth_bytes_per_hour', 'Leak detector: robust memory growth in bytes per hour', (e) => e.bytesPerHour);
   leakGauge('chartd_leak_suspected', 'Leak detector: 1 while growth stays over the threshold for the whole window', (e) => (e.suspected ? 1 : 0));
 
+  new Gauge({
+    name: 'chartd_connections_open',
+    help: 'Connections open on the public port',
+    registers: [registry],
+    collect() {
+      this.set(deps.connections?.()?.open ?? 0);
+    },
+  });
+  new Counter({
+    name: 'chartd_connections_refused_total',
+    help: 'Connections answered 503 TOO_MANY_CONNECTIONS and closed, by cap: total (--max-connections) or per_client',
+    labelNames: ['cap'],
+    registers: [registry],
+    collect() {
+      const refused = deps.connections?.()?.refused ?? { total: 0, per_client: 0 };
+      this.reset();
+      this.labels('total').inc(refused.total);
+      this.labels('per_client').inc(refused.per_client);
+    },
+  });
+  const faults = new Counter({
+    name: 'chartd_internal_errors_total',
+    help: 'Errors caught where they would have ended the process: pool callbacks and timers, uncaught exceptions, unhandled rejections',
+    labelNames: ['source'],
+    registers: [registry],
+  });
+  for (const source of ['pool', 'timer', 'uncaught_exception', 'unhandled_rejection']) faults.labels(source).inc(0);
+  pool.on('fault', () => faults.labels('pool').inc());
+
   return {
+    countInternalError: (source) => faults.labels(source).inc(),
     registry,
     observeRequest(route, method, statusCode, durationSeconds, code) {
       requests.labels(route, method, String(statusCode)).inc();
       requestDuration.labels(route).observe(durationSeconds);
       if (code === ('RATE_LIMITED' satisfies ErrorCode)) rejected.labels('rate_limited').inc();
+      else if (code === ('CLIENT_BUDGET_EXCEEDED' satisfies ErrorCode)) rejected.labels('client_budget').inc();
     },
   };
 }

@@ -21,6 +21,8 @@ export interface TaskEvent {
   /** Per-stage times measured in the worker, when it answered. */
   timings: StageTimings | undefined;
   error: ChartdError | undefined;
+  /** The submitter's RequestOptions.tag. */
+  tag: string | undefined;
 }
 
 export interface WorkerRef {

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import type { RenderLimits } from '../render/limits.js';
 
 /** What a caller may pass to createRenderPool. */
 export interface RenderPoolOptions {
@@ -29,6 +30,8 @@ export interface RenderPoolOptions {
    * Set by whoever starts the pool, never by a request.
    */
   workerExecArgv?: readonly string[];
+  /** Render limits for the workers, over DEFAULT_LIMITS (they parse, validate and render: the limits are theirs to apply). */
+  renderLimits?: Partial<RenderLimits>;
 }
 
 /** Resolved options: every field set. */
@@ -52,6 +55,7 @@ export const POOL_DEFAULTS: FilledRenderPoolOptions = Object.freeze({
   usageSampleIntervalMs: 250, // ms
   captureTimeoutMs: 120_000, // 2 minutes
   workerExecArgv: Object.freeze([]) as readonly string[],
+  renderLimits: Object.freeze({}),
 });
 
 export function fillRenderPoolOptions(options: RenderPoolOptions = {}): FilledRenderPoolOptions {
@@ -68,6 +72,7 @@ export function fillRenderPoolOptions(options: RenderPoolOptions = {}): FilledRe
     usageSampleIntervalMs: options.usageSampleIntervalMs ?? POOL_DEFAULTS.usageSampleIntervalMs,
     captureTimeoutMs: options.captureTimeoutMs ?? POOL_DEFAULTS.captureTimeoutMs,
     workerExecArgv: Object.freeze([...(options.workerExecArgv ?? POOL_DEFAULTS.workerExecArgv)]),
+    renderLimits: Object.freeze({ ...(options.renderLimits ?? POOL_DEFAULTS.renderLimits) }),
   };
   requireInteger('workers', filled.workers, 1);
   requireInteger('maxQueue', filled.maxQueue, 0);

@@ -34,6 +34,8 @@ export interface RequestOptions {
   ifNoneMatch?: string | undefined;
   /** Draw a refusal as a PNG. */
   errorImage?: boolean | undefined;
+  /** An opaque label the pool hands back in this job's TaskEvent (e.g. the client, for fair-use accounting). */
+  tag?: string | undefined;
 }
 
 export interface WorkerInfo {

@@ -9,6 +9,9 @@ import type { RenderJob } from '../render/job.js';
  * arrays cross as bytes, not JSON). Plain data only; errors travel as { code, message }.
  */
 
+/** The environment variable that carries the pool's render limits (JSON) to a worker when it starts. */
+export const RENDER_LIMITS_ENV = 'CHARTD_WORKER_RENDER_LIMITS';
+
 export type RenderInput = { request: RawChartRequest } | { job: RenderJob };
 
 export interface RenderMessage {

@@ -55,10 +55,10 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
   constructor(options: RenderPoolOptions = {}) {
     super();
     this.options = fillRenderPoolOptions(options);
-    const { workers, maxRendersPerWorker, workerHeapLimitMb, workerExecArgv, exitGraceMs } = this.options;
+    const { workers, maxRendersPerWorker, workerHeapLimitMb, workerExecArgv, exitGraceMs, renderLimits } = this.options;
     this.#queue = new TaskQueue(this.options.maxQueue);
     this.#captures = new WorkerCaptures({ renderTimeoutMs: this.options.timeoutMs, snapshotTimeoutMs: this.options.captureTimeoutMs });
-    const slotOptions = { slots: workers, heapLimitMb: workerHeapLimitMb, execArgv: workerExecArgv, exitGraceMs, maxRendersPerWorker };
+    const slotOptions = { slots: workers, heapLimitMb: workerHeapLimitMb, execArgv: workerExecArgv, exitGraceMs, maxRendersPerWorker, renderLimits };
     this.#slots = Array.from({ length: workers }, (_, i) => this.#watchSlot(new WorkerSlot<Task>(i, slotOptions)));
     for (const slot of this.#slots) slot.start();
     this.#usageTimer = setInterval(() => this.#guard('the usage sampler', () => this.#sampleUsage()), this.options.usageSampleIntervalMs);
@@ -274,6 +274,7 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
         input,
         ifNoneMatch: options.ifNoneMatch,
         errorImage: options.errorImage ?? false,
+        tag: options.tag,
         enqueuedAt: performance.now(),
         startedAt: undefined,
         slot: undefined,

@@ -11,6 +11,7 @@ export interface Task {
   input: RenderInput;
   ifNoneMatch: string | undefined;
   errorImage: boolean;
+  tag: string | undefined;
   enqueuedAt: number;
   startedAt: number | undefined;
   slot: WorkerSlot<Task> | undefined;
@@ -36,7 +37,7 @@ export function settleTask(task: Task, outcome: ChartOutcome | ChartdError): Tas
   const renderMs = task.startedAt === undefined ? 0 : now - task.startedAt;
   if (outcome instanceof ChartdError) {
     task.reject(outcome);
-    return { job: undefined, outcome: 'failed', queueWaitMs, renderMs, timings: undefined, error: outcome };
+    return { job: undefined, outcome: 'failed', queueWaitMs, renderMs, timings: undefined, error: outcome, tag: task.tag };
   }
   task.resolve(outcome);
   return {
@@ -46,6 +47,7 @@ export function settleTask(task: Task, outcome: ChartOutcome | ChartdError): Tas
     renderMs,
     timings: outcome.timings,
     error: outcome.type === 'refused' ? outcome.error : undefined,
+    tag: task.tag,
   };
 }
 

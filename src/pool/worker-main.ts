@@ -5,10 +5,11 @@ import { captureCpuProfile, captureHeapProfile, startHeapSampling } from '../dia
 import { answerChartRequest } from '../render/answer-chart-request.js';
 import { countLiveCharts, getChartJsRuntime } from '../render/chartjs/runtimes.js';
 import { registerBundledFonts } from '../render/fonts.js';
+import { DEFAULT_LIMITS, type RenderLimits } from '../render/limits.js';
 import { createRenderJob, renderJob } from '../render/render-chart.js';
 import { leakedHandleCounts } from '../render/leak-sentinel.js';
 import { CHARTD_VERSION } from '../version.js';
-import { toWireAnswer, type HeapSnapshotMessage, type PoolToWorkerMessage, type ProfileMessage, type RenderMessage, type WorkerStats, type WorkerToPoolMessage } from './protocol.js';
+import { RENDER_LIMITS_ENV, toWireAnswer, type HeapSnapshotMessage, type PoolToWorkerMessage, type ProfileMessage, type RenderMessage, type WorkerStats, type WorkerToPoolMessage } from './protocol.js';
 
 /**
  * A render worker process, started by the pool with child_process.fork. One job
@@ -29,6 +30,8 @@ process.on('SIGTERM', () => undefined);
 process.on('disconnect', () => process.exit(0));
 
 let renders = 0;
+/** The pool's render limits over the defaults: the worker parses and validates, so the limits are applied here. */
+const limits: RenderLimits = { ...DEFAULT_LIMITS, ...(JSON.parse(process.env[RENDER_LIMITS_ENV] || '{}') as Partial<RenderLimits>) };
 const WARM_UP_CHART = { type: 'line', data: { labels: ['a', 'b'], datasets: [{ label: 'warm-up', data: [1, 2] }] } };
 
 function readStats(): WorkerStats {
@@ -56,7 +59,7 @@ function reply(message: WorkerToPoolMessage): void {
 }
 
 async function handleRender({ taskId, input, ifNoneMatch, errorImage }: RenderMessage): Promise<void> {
-  const answer = await answerChartRequest(input, { chartdVersion: CHARTD_VERSION, ifNoneMatch, errorImage });
+  const answer = await answerChartRequest(input, { chartdVersion: CHARTD_VERSION, ifNoneMatch, errorImage, limits });
   renders++;
   reply({ type: 'answer', taskId, answer: toWireAnswer(answer), stats: readStats() });
 }

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { readProcessUsage, type ProcessUsage } from './process-usage.js';
-import type { PoolToWorkerMessage, WorkerStats, WorkerToPoolMessage } from './protocol.js';
+import { RENDER_LIMITS_ENV, type PoolToWorkerMessage, type WorkerStats, type WorkerToPoolMessage } from './protocol.js';
 
 /** Why the pool ended a worker itself. */
 export type KillReason = 'deadline' | 'memory' | 'terminated' | 'exit-grace' | 'capture-timeout' | 'shutdown';
@@ -32,6 +32,8 @@ export interface WorkerProcessOptions {
   slot: number;
   heapLimitMb: number;
   execArgv: readonly string[];
+  /** Render limits the worker applies over its defaults (plain data, passed in its environment). */
+  renderLimits: object;
 }
 
 const WORKER_MAIN = new URL('./worker-main.js', import.meta.url);
@@ -88,7 +90,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       execArgv: [`--max-old-space-size=${options.heapLimitMb}`, ...options.execArgv],
       serialization: 'advanced',
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: workerEnvironment(options.slot),
+      env: workerEnvironment(options.slot, options.renderLimits),
     });
     this.pid = this.#child.pid;
     this.#child.on('message', (message: WorkerToPoolMessage) => {
@@ -230,11 +232,12 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
  * (unless the operator chose otherwise): without it a worker's RSS stays at its
  * peak after one large render (docs/OPERATIONS.md, "Memory").
  */
-function workerEnvironment(slot: number): NodeJS.ProcessEnv {
+function workerEnvironment(slot: number, renderLimits: object): NodeJS.ProcessEnv {
   return {
     ...process.env,
     MALLOC_TRIM_THRESHOLD_: process.env.MALLOC_TRIM_THRESHOLD_ ?? '1048576',
     MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '1048576',
     CHARTD_WORKER_SLOT: String(slot),
+    [RENDER_LIMITS_ENV]: JSON.stringify(renderLimits),
   };
 }

@@ -23,6 +23,7 @@ export interface SlotOptions {
   slots: number;
   heapLimitMb: number;
   execArgv: readonly string[];
+  renderLimits: object;
   exitGraceMs: number;
   maxRendersPerWorker: number;
 }
@@ -106,7 +107,8 @@ export class WorkerSlot<T> extends EventEmitter<WorkerSlotEvents<T>> {
     }
     let worker: WorkerProcess;
     try {
-      worker = new WorkerProcess({ id: nextWorkerId++, slot: this.index, heapLimitMb: this.#options.heapLimitMb, execArgv: this.#options.execArgv });
+      const { heapLimitMb, execArgv, renderLimits } = this.#options;
+      worker = new WorkerProcess({ id: nextWorkerId++, slot: this.index, heapLimitMb, execArgv, renderLimits });
     } catch (error) {
       // fork() itself threw (out of descriptors or processes): try again later, with backoff.
       this.emit('fault', 'starting a worker', error);

@@ -57,7 +57,7 @@ export async function answerChartRequest(input: { request: RawChartRequest } | {
     const summary = summarize(job);
     const etag = computeEtag(job, options.chartdVersion);
     if (matchesIfNoneMatch(options.ifNoneMatch, etag)) return { type: 'not-modified', etag, job: summary, timings };
-    const result = await renderJob(job);
+    const result = await renderJob(job, { limits: options.limits });
     timings.drawMs = result.timings.drawMs;
     timings.encodeMs = result.timings.encodeMs;
     return { type: 'rendered', body: result.body, contentType: result.contentType, etag, job: summary, timings };

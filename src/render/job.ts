@@ -1,3 +1,4 @@
+import { Color } from '@kurkle/color';
 import { ChartdError } from '../errors.js';
 import type { RenderLimits } from './limits.js';
 
@@ -136,17 +137,28 @@ function parseNumberParam(field: string, value: number | string | undefined, fal
   return number;
 }
 
-const COLOR_PATTERN = /^[#(),.%\sa-zA-Z0-9/-]{1,64}$/;
-
+/**
+ * A CSS colour as Chart.js itself parses them (@kurkle/color: names, #hex, rgb(),
+ * hsl(), hwb()), or `transparent`. Query strings lose the "#": bare hex such as
+ * "fff" or "ff0000" is taken as QuickChart does. A value that is not a colour is
+ * refused rather than silently drawn as none.
+ */
 export function resolveBackgroundColor(value: string | undefined): string {
   if (value === undefined || value === '') return JOB_DEFAULTS.backgroundColor;
   const text = String(value).trim();
-  // Query strings lose the "#": QuickChart accepts bare hex such as "fff" or "ff0000".
   const color = /^([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$/.test(text) ? `#${text}` : text;
-  if (!COLOR_PATTERN.test(color)) {
-    throw new ChartdError('PARAM_INVALID', `backgroundColor "${truncate(text)}" is not a CSS colour`);
+  if (color.length > 64 || !isCssColor(color)) {
+    throw new ChartdError('PARAM_INVALID', `backgroundColor "${truncate(text)}" is not a CSS colour (a name, #hex, rgb(), hsl() or hwb())`);
   }
   return color;
+}
+
+function isCssColor(text: string): boolean {
+  if (text.toLowerCase() === 'transparent') return true;
+  const parsed = new Color(text);
+  // Its name table is a plain object: "constructor" parses as "valid" with no channels.
+  const { r, g, b, a } = parsed.rgb ?? {};
+  return parsed.valid && [r, g, b, a].every((channel) => typeof channel === 'number' && Number.isFinite(channel));
 }
 
 export function checkPixelBudget(width: number, height: number, ratio: number, limits: RenderLimits): void {

@@ -1,3 +1,7 @@
+import type { OutputFormat } from './job.js';
+
+const MIB = 1024 * 1024;
+
 /**
  * Bounds on every input of a render. Past any of them a render fails with a
  * ChartdError naming the field and the bound, before any canvas is allocated.
@@ -20,6 +24,27 @@ export interface RenderLimits {
   maxDepth: number;
   /** Objects, arrays and values in the config. */
   maxNodes: number;
+  // Work a small config can ask for, predicted before drawing (work-bounds.ts):
+  /** Ticks on one axis: a stepSize over the axis range, or ticks.count. */
+  maxTicksPerAxis: number;
+  /** Labels one category axis draws when ticks.autoSkip is false. */
+  maxDrawnLabelsPerAxis: number;
+  /** Slices of pie, doughnut and polarArea datasets, over the chart. */
+  maxSlices: number;
+  /** Items a displayed legend lists. */
+  maxLegendItems: number;
+  /** Annotations (chartjs-plugin-annotation). */
+  maxAnnotations: number;
+  /** Labels chartjs-plugin-datalabels draws (one per data point shown). */
+  maxDataLabels: number;
+  /** The shortest dash pattern period (dash plus gap), in device pixels. */
+  minDashPeriodDevicePx: number;
+  /** Dash segments dashed grid lines, or one dashed dataset line, may draw. */
+  maxDashSegments: number;
+  /** Device pixels the lines and point markers of the datasets may cover, summed (overlaps counted each time). */
+  maxStrokedPixels: number;
+  /** Largest encoded image per format, bytes. */
+  maxOutputBytes: Readonly<Record<OutputFormat, number>>;
 }
 
 export const DEFAULT_LIMITS: Readonly<RenderLimits> = Object.freeze({
@@ -33,4 +58,23 @@ export const DEFAULT_LIMITS: Readonly<RenderLimits> = Object.freeze({
   maxStringLength: 10_000, // characters
   maxDepth: 32,
   maxNodes: 1_000_000,
+  // Measured on one core (bench/RESULTS.md, "Work bounds"): each bound sits where
+  // a render costs about a second or less, far past what a readable chart needs.
+  maxTicksPerAxis: 10_000, // Chart.js 2, stepSize 1e-4 over a unit range: 176 ms
+  maxDrawnLabelsPerAxis: 2_000, // 1,000 labels, autoSkip false: 113 ms; 50,000: 3.2 s
+  maxSlices: 2_000, // Chart.js 2 pie: 2,000 slices 517 ms, 5,000 1.7 s, 50,000 148 s
+  maxLegendItems: 2_000,
+  maxAnnotations: 1_000, // Chart.js 4: 2,000 line annotations 663 ms
+  maxDataLabels: 10_000, // Chart.js 4: 20,000 labels 1.4 s
+  minDashPeriodDevicePx: 0.5, // [0.001, 0.001] on 2000x2000 at ratio 2: 45 s in Skia
+  maxDashSegments: 500_000, // ~3 µs a segment: 80,000 segments 265 ms
+  maxStrokedPixels: 300_000_000, // ~7 ns a pixel: a 20,000-point zigzag 100 px wide covered 16e9 in 116 s
+  maxOutputBytes: Object.freeze({
+    png: 32 * MIB, // a 16-megapixel chart encodes to 1-5 MiB; noise-like pixels to ~30
+    webp: 32 * MIB,
+    jpeg: 32 * MIB,
+    svg: 16 * MIB, // a 136 KB config drew an 81 MB SVG
+    pdf: 16 * MIB,
+    base64: 43 * MIB, // the PNG bound, base64-encoded
+  }),
 });

@@ -24,6 +24,7 @@ import { parseChartConfig } from './parse-config.js';
 import { publishRender, publishRenderStart } from './render-events.js';
 import { createPdfSurface, createSvgSurface } from './surfaces.js';
 import { validateChartConfig } from './validate-config.js';
+import { checkRenderWork } from './work-bounds.js';
 
 export interface RenderTimings {
   drawMs: number;
@@ -67,7 +68,7 @@ export function createRenderJob(request: RenderRequest, limits: RenderLimits = D
  * ```
  */
 export async function renderChart(request: RenderRequest, options: { limits?: RenderLimits } = {}): Promise<RenderResult> {
-  return renderJob(createRenderJob(request, options.limits));
+  return renderJob(createRenderJob(request, options.limits), options);
 }
 
 /**
@@ -77,11 +78,13 @@ export async function renderChart(request: RenderRequest, options: { limits?: Re
  * render's native objects run before the next render starts (docs/ARCHITECTURE.md, principle 2, "Let
  * native memory go").
  */
-export async function renderJob(job: RenderJob): Promise<RenderResult & { timings: RenderTimings }> {
+export async function renderJob(job: RenderJob, options: { limits?: RenderLimits } = {}): Promise<RenderResult & { timings: RenderTimings }> {
   const started = performance.now();
+  const limits = options.limits ?? DEFAULT_LIMITS;
   try {
     publishRenderStart({ job });
-    const result = await renderOnce(job, started);
+    const result = await renderOnce(job, started, limits);
+    checkOutputSize(result.body, job.format, limits);
     publishRender({ job, durationMs: performance.now() - started, timings: result.timings });
     return result;
   } catch (error) {
@@ -93,10 +96,12 @@ export async function renderJob(job: RenderJob): Promise<RenderResult & { timing
   }
 }
 
-async function renderOnce(job: RenderJob, started: number): Promise<RenderResult & { timings: RenderTimings }> {
+async function renderOnce(job: RenderJob, started: number, limits: RenderLimits): Promise<RenderResult & { timings: RenderTimings }> {
   registerBundledFonts();
   const runtime = getChartJsRuntime(job.version);
   const config = prepareChartConfig(job, runtime);
+  // On the config Chart.js is about to get (aliases resolved, QuickChart's defaults applied).
+  checkRenderWork(config, runtime.major, job, limits);
   const contentType = CONTENT_TYPES[job.format];
 
   if (job.format === 'svg' || job.format === 'pdf') {
@@ -133,6 +138,16 @@ function drawChart<T>(runtime: ChartJsRuntime, canvas: object, config: Record<st
   // With animation off, Chart.js lays out and draws synchronously in the constructor.
   using _chart = new ChartHandle(runtime, canvas, config);
   return capture();
+}
+
+function checkOutputSize(body: Buffer, format: RenderJob['format'], limits: RenderLimits): void {
+  const max = limits.maxOutputBytes[format];
+  if (body.length > max) {
+    throw new ChartdError(
+      'OUTPUT_TOO_LARGE',
+      `the ${format} image is ${body.length} bytes, over the limit of ${max}; ask for a smaller chart, fewer points, or a raster format`,
+    );
+  }
 }
 
 /** JPEG has no alpha: a transparent background would come out black, so it is white. */

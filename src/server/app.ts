@@ -5,7 +5,10 @@ import rateLimit from '@fastify/rate-limit';
 import { ChartdError } from '../errors.js';
 import type { RenderPool } from '../pool/render-pool.js';
 import type { ServiceOptions } from '../options.js';
+import { resolveMaxConnections } from '../options.js';
+import type { ClientBudget } from './client-budget.js';
 import { handleClientError } from './client-error.js';
+import { guardConnections, isRefusedConnection } from './connection-guard.js';
 import { fromFastifyError, sendError } from './error-reply.js';
 import { registerChartRoutes } from './routes/chart.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -30,6 +33,8 @@ declare module 'fastify' {
 export interface AppDependencies {
   options: ServiceOptions;
   pool: RenderPool;
+  /** Fair use of the workers between clients; undefined when --client-budget is 0. */
+  budget?: ClientBudget | undefined;
   /** Told of every answered request (metrics). */
   observeRequest?: (route: string, method: string, statusCode: number, durationSeconds: number, code: string | undefined) => void;
 }
@@ -37,27 +42,69 @@ export interface AppDependencies {
 /** QuickChart URLs carry the whole config in the query string: allow 64 KiB, as QuickChart does. */
 const MAX_HEADER_BYTES = 65_536;
 const MAX_LOGGED_URL = 200; // characters: a config in a URL can be long and private
+/** An x-request-id is echoed and logged only when it looks like one: short, no spaces or control characters. */
+const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+/** How often Node checks arriving requests against headersTimeout and requestTimeout (its default is 30 s). */
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000;
 
 /** The public HTTP API: /chart, /healthz, /readyz. Nothing operational is served here. */
-export async function buildApp({ options, pool, observeRequest }: AppDependencies): Promise<FastifyInstance> {
+export async function buildApp({ options, pool, budget, observeRequest }: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: options.logLevel, base: { service: 'chartd' } },
     // One log line per request is written by our own onResponse hook.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
-    return503OnClosing: true,
+    requestIdHeader: false,
+    genReqId: (raw: IncomingMessage) => {
+      const given = raw.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    trustProxy: toTrustProxy(options.trustProxy),
+    // While draining, requests on open connections get chartd's own 503 (below), with a code and Retry-After.
+    return503OnClosing: false,
     routerOptions: { querystringParser: parseQueryString },
     clientErrorHandler: handleClientError,
-    serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
-      createServer({ maxHeaderSize: MAX_HEADER_BYTES }, handler),
+    serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+      const server = createServer(
+        {
+          maxHeaderSize: MAX_HEADER_BYTES,
+          headersTimeout: options.headersTimeoutMs,
+          requestTimeout: options.requestTimeoutMs,
+          keepAliveTimeout: options.keepAliveTimeoutMs,
+          connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+        },
+        handler,
+      );
+      guardConnections(server, { maxConnections: resolveMaxConnections(options), maxConnectionsPerClient: options.maxConnectionsPerClient });
+      return server;
+    },
   });
 
   app.decorateRequest('chartd', null as unknown as RequestState);
   app.addHook('onRequest', async (request, reply) => {
+    if (isRefusedConnection(request.raw.socket)) {
+      // The connection guard answered 503 on this socket already.
+      reply.hijack();
+      request.raw.socket.destroy();
+      return;
+    }
     request.chartd = {};
     reply.header('x-request-id', request.id);
+    if (pool.closing) {
+      reply.header('Connection', 'close');
+      const path = request.url.split('?')[0];
+      if (path !== '/healthz' && path !== '/readyz') throw new ChartdError('SHUTTING_DOWN', 'chartd is shutting down; retry on another instance');
+    }
+  });
+  // A response its client does not take within --send-timeout is dropped: a client that
+  // stops reading must not hold the answer (an 81 MB SVG, say) in memory for ever.
+  app.addHook('onSend', async (_request, reply) => {
+    const response = reply.raw;
+    const timer = setTimeout(() => response.destroy(), options.sendTimeoutMs);
+    timer.unref();
+    const clear = () => clearTimeout(timer);
+    response.once('finish', clear);
+    response.once('close', clear);
   });
   app.addHook('onResponse', async (request, reply) => {
     observeRequest?.(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000, request.chartd.code);
@@ -77,8 +124,11 @@ export async function buildApp({ options, pool, observeRequest }: AppDependencie
     await app.register(rateLimit, {
       max: options.rateLimit,
       timeWindow: options.rateLimitWindowMs,
-      // Health probes from the orchestrator must never be limited.
-      allowList: (request: FastifyRequest) => request.url === '/healthz' || request.url === '/readyz',
+      // Health probes from the orchestrator must never be limited, whatever their query string.
+      allowList: (request: FastifyRequest) => {
+        const path = request.url.split('?')[0];
+        return path === '/healthz' || path === '/readyz';
+      },
       errorResponseBuilder: (_request, context) => {
         const error = new ChartdError('RATE_LIMITED', `more than ${context.max} requests in ${context.after}; retry later`);
         return Object.assign(error, { retryAfter: context.ttl });
@@ -99,8 +149,20 @@ export async function buildApp({ options, pool, observeRequest }: AppDependencie
   });
 
   registerHealthRoutes(app, pool);
-  registerChartRoutes(app, { options, pool });
+  registerChartRoutes(app, { options, pool, budget });
   return app;
+}
+
+/** --trust-proxy as fastify takes it: off, everything, a hop count, or addresses and CIDR ranges. */
+function toTrustProxy(value: string): boolean | string[] | ((address: string, hop: number) => boolean) {
+  const text = value.trim();
+  if (text === '' || text === 'false') return false;
+  if (text === 'true') return true;
+  if (/^\d+$/.test(text)) {
+    const hops = Number(text);
+    return (_address, hop) => hop < hops;
+  }
+  return text.split(',').map((part) => part.trim()).filter(Boolean);
 }
 
 function truncateUrl(url: string): string {

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { ChartdError } from '../errors.js';
-import { toErrorBody } from './error-reply.js';
+import { writeRawError } from './raw-error.js';
 
 /**
  * Answers requests Node's HTTP parser refuses before any route sees them, in
@@ -18,14 +18,5 @@ export function handleClientError(error: Error & { code?: string }, socket: Sock
             'REQUEST_INVALID',
             'the request is not valid HTTP; a URL must be percent-encoded (non-ASCII characters included): use encodeURIComponent, or curl -G --data-urlencode "c=..."',
           );
-  if (socket.writable) {
-    const status = chartdError.statusCode;
-    const body = JSON.stringify(toErrorBody(chartdError));
-    socket.write(`HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
-  }
-  socket.destroy(error);
-}
-
-function statusText(status: number): string {
-  return status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+  writeRawError(socket, chartdError, error);
 }

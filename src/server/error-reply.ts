@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ChartdError, ERROR_CATALOG, toChartdError, type ErrorCode } from '../errors.js';
+import { ChartdError, ERROR_CATALOG, retryAfterSeconds, toChartdError, type ErrorCode } from '../errors.js';
 
 export type ErrorImageMode = 'auto' | 'always' | 'never';
 
@@ -10,13 +10,6 @@ export interface ErrorBody {
   message: string;
   statusCode: number;
 }
-
-const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = {
-  QUEUE_FULL: 1,
-  SHUTTING_DOWN: 5,
-  POOL_CLOSED: 5,
-  CAPTURE_FAILED: 1,
-};
 
 /** Maps fastify's own errors (body parsing, limits) onto chartd codes. */
 export function fromFastifyError(error: unknown): ChartdError {
@@ -65,8 +58,9 @@ export async function sendError(
   error: ChartdError,
   options: { errorImages: ErrorImageMode; image?: Buffer | undefined },
 ): Promise<FastifyReply> {
-  const retryAfter = RETRY_AFTER_SECONDS[error.code];
-  if (retryAfter !== undefined) reply.header('Retry-After', String(retryAfter));
+  // The rate limiter sets its own Retry-After (the time left in its window); the catalog has the others'.
+  const retryAfter = (error as { retryAfterSeconds?: number }).retryAfterSeconds ?? retryAfterSeconds(error.code);
+  if (retryAfter !== undefined && !reply.hasHeader('Retry-After')) reply.header('Retry-After', String(retryAfter));
   reply.header('Cache-Control', 'no-store');
   reply.code(error.statusCode);
   if (wantsErrorImage(request, options.errorImages)) {

@@ -54,6 +54,7 @@ function watchWorkerCount(ppid: number): { stop(): number } {
   const timer = setInterval(() => {
     max = Math.max(max, renderWorkers(ppid).length);
   }, 20);
+  timer.unref();
   return {
     stop() {
       clearInterval(timer);
@@ -99,23 +100,15 @@ test('issue 8: process.exit, SIGSEGV and SIGABRT in a worker are 500 WORKER_CRAS
   assert.equal(service.pool.stats().restarts.crash, 4);
 });
 
-test('issue 8: a render stuck in Skia past its deadline is killed: no CPU a few seconds after its 504, never more than --workers processes', async (t) => {
-  const service = await startTestService({ workers: 2, timeoutMs: 2000, queue: 8 });
+test('issue 8: a render stuck in a native call past its deadline is killed: no CPU a few seconds after its 504, never more than --workers processes', async (t) => {
+  const service = await startTestService({ workers: 2, timeoutMs: 2000, queue: 8 }, { faultHooks: true });
   t.after(() => service.close());
   await service.pool.ready();
-  const dashed = { borderDash: [0.001, 0.001] };
-  const slow = {
-    width: 2000,
-    height: 2000,
-    devicePixelRatio: 2,
-    chart: {
-      type: 'line',
-      data: { labels: ['a', 'b', 'c'], datasets: [{ data: [1, 2, 3] }] },
-      options: { scales: { xAxes: [{ gridLines: dashed }], yAxes: [{ gridLines: dashed }] } },
-    },
-  };
+  // Minutes inside one native call (as a render deep in Skia): no JavaScript runs, so only the OS can stop it.
+  const slow = bar({ nativeBusy: true });
   const stuckPids = service.pool.stats().workers.map((worker) => worker.pid!);
   const count = watchWorkerCount(process.pid);
+  t.after(() => count.stop());
   const replies = await Promise.all(Array.from({ length: 4 }, () => post(service, slow)));
   for (const reply of replies) {
     assert.equal(reply.status, 504);
@@ -303,6 +296,7 @@ test('issue 8: recycling is staggered, and never runs more than --workers proces
   t.after(() => service.close());
   await service.pool.ready();
   const count = watchWorkerCount(process.pid);
+  t.after(() => count.stop());
   const firstRecycle = new Map<number, number>();
   service.pool.on('restart', (reason, worker) => {
     const renders = service.pool.stats().workers.find((info) => info.id === worker.workerId)?.renders;

@@ -3,12 +3,14 @@ import { ChartdError, toChartdError } from '../../errors.js';
 import type { ServiceOptions } from '../../options.js';
 import type { RenderPool } from '../../pool/render-pool.js';
 import type { RawChartRequest } from '../../render/chart-request.js';
+import type { ClientBudget } from '../client-budget.js';
 import { sendError, wantsErrorImage } from '../error-reply.js';
 import { roundMs } from '../round-ms.js';
 
 interface ChartRouteDependencies {
   options: ServiceOptions;
   pool: RenderPool;
+  budget?: ClientBudget | undefined;
 }
 
 /**
@@ -24,8 +26,8 @@ export function registerChartRoutes(app: FastifyInstance, deps: ChartRouteDepend
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, (_request, body, done) =>
     done(null, { kind: 'form', body }),
   );
-  const admit = async () => {
-    const refused = deps.pool.checkAdmission();
+  const admit = async (request: FastifyRequest) => {
+    const refused = deps.pool.checkAdmission() ?? deps.budget?.check(request.ip);
     if (refused) throw refused;
   };
   app.get('/chart', { onRequest: admit }, (request, reply) =>
@@ -40,10 +42,13 @@ function asRawBody(body: unknown): RawChartRequest | undefined {
 }
 
 async function handleChart(request: FastifyRequest, reply: FastifyReply, raw: RawChartRequest | undefined, deps: ChartRouteDependencies) {
-  const { options, pool } = deps;
+  const { options, pool, budget } = deps;
   try {
     if (!raw) throw new ChartdError('CONFIG_MISSING', 'send the chart as query parameters, or as a JSON object body {"chart": {...}}');
+    const client = request.ip;
+    budget?.begin(client);
     const aborted = new AbortController();
+    reply.raw.once('close', () => budget?.finish(client));
     const onClose = () => {
       if (!reply.raw.writableFinished) aborted.abort();
     };
@@ -53,6 +58,7 @@ async function handleChart(request: FastifyRequest, reply: FastifyReply, raw: Ra
         signal: aborted.signal,
         ifNoneMatch: request.headers['if-none-match'],
         errorImage: wantsErrorImage(request, options.errorImages),
+        tag: budget ? client : undefined,
       });
       const state = request.chartd;
       state.queueWaitMs = roundMs(outcome.queueWaitMs);
