@@ -11,3 +11,4 @@ export { leakedHandleCounts, type HandleKind } from './render/leak-sentinel.js';
 export { createRenderPool, RenderPool, type PoolResult, type PoolStats, type ChartOutcome } from './pool/render-pool.js';
 export type { RawChartRequest } from './render/chart-request.js';
 export type { RenderPoolOptions } from './pool/pool-options.js';
+export { loadScriptEngine, liveScriptSessions } from './render/script/script-session.js';

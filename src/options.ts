@@ -34,6 +34,7 @@ export interface ServiceOptions {
   trustProxy: string;
   clientBudgetPercent: number;
   clientBudgetWindowMs: number;
+  scripts: 'on' | 'off';
   rateLimit: number;
   rateLimitWindowMs: number;
   cacheMaxAgeSeconds: number;
@@ -90,6 +91,7 @@ export const SERVICE_DEFAULTS: Readonly<ServiceOptions> = Object.freeze({
   trustProxy: '', // clients are the sockets' addresses
   clientBudgetPercent: 25, // % of the pool's worker time one client may use while others wait
   clientBudgetWindowMs: 60_000, // 1 minute
+  scripts: 'on', // JavaScript in configs, in a WebAssembly sandbox per render
   rateLimit: 0, // requests per window per client IP; 0 = off
   rateLimitWindowMs: 60_000, // 1 minute
   cacheMaxAgeSeconds: 604_800, // 7 days, as QuickChart
@@ -125,6 +127,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'maxOutput', flag: 'max-output', env: 'CHARTD_MAX_OUTPUT', kind: 'output-sizes', description: 'largest encoded image, MiB: one number for every format and/or format=MiB pairs, e.g. "svg=4,pdf=4" (413 OUTPUT_TOO_LARGE past it)' },
   { key: 'trustProxy', flag: 'trust-proxy', env: 'CHARTD_TRUST_PROXY', kind: 'string', description: 'take the client address from X-Forwarded-For when the peer is one of these proxies: addresses or CIDRs (comma-separated), a hop count, or true' },
   { key: 'clientBudgetPercent', flag: 'client-budget', env: 'CHARTD_CLIENT_BUDGET_PERCENT', kind: 'integer', min: 0, description: 'share of the workers\' time one client may use per window while others wait, %, 0 = off (429 past it)' },
+  { key: 'scripts', flag: 'scripts', env: 'CHARTD_SCRIPTS', kind: 'enum', values: ['on', 'off'], description: 'run JavaScript in configs (functions, new Date(), helpers) in a sandbox per render; off: 400 CONFIG_FUNCTION' },
   { key: 'clientBudgetWindowMs', flag: 'client-budget-window', env: 'CHARTD_CLIENT_BUDGET_WINDOW_MS', kind: 'integer', min: 1000, description: 'client budget window, ms' },
   { key: 'rateLimit', flag: 'rate-limit', env: 'CHARTD_RATE_LIMIT', kind: 'integer', min: 0, description: 'requests per window per client IP, 0 = off (429 past it)' },
   { key: 'rateLimitWindowMs', flag: 'rate-limit-window', env: 'CHARTD_RATE_LIMIT_WINDOW_MS', kind: 'integer', min: 1, description: 'rate limit window, ms' },

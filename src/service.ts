@@ -51,7 +51,7 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
     workerMemoryLimitBytes: options.workerMemoryLimitMb * 1024 * 1024,
     workerHeapLimitMb: options.workerHeapMb,
     workerExecArgv: internals.workerExecArgv ?? [],
-    renderLimits: { maxOutputBytes: resolveOutputLimits(options.maxOutput) },
+    renderLimits: { maxOutputBytes: resolveOutputLimits(options.maxOutput), allowScripts: options.scripts === 'on' },
   });
   // Fair use: one client may hold this share of the workers' time while others wait.
   const budget =

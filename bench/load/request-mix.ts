@@ -141,7 +141,7 @@ function buildInvalidRequests(): LoadRequest[] {
   return [
     invalid('no chart', 'CONFIG_MISSING', 400, { method: 'GET', path: '/chart?w=400', headers: {} }),
     invalid('config syntax', 'CONFIG_SYNTAX', 400, getRequest({ chart: "{type:'bar',data:{" })),
-    invalid('function in config', 'CONFIG_FUNCTION', 400, getRequest({ chart: "{type:'bar',data:{datasets:[{data:[1]}]},options:{onClick:function(){return 1}}}" })),
+    invalid('a callback that throws', 'SCRIPT_ERROR', 400, getRequest({ chart: "{type:'bar',data:{labels:['a'],datasets:[{data:[1]}]},options:{scales:{yAxes:[{ticks:{callback:function(v){throw new Error('no')}}}]}}}" })),
     invalid('width 5000', 'IMAGE_TOO_LARGE', 413, getRequest({ chart: BAR, width: 5000 })),
     invalid('16 MP budget', 'IMAGE_TOO_LARGE', 413, postRequest({ chart: BAR, width: 3000, height: 3000, devicePixelRatio: 2 })),
     invalid('format gif', 'FORMAT_UNSUPPORTED', 400, getRequest({ chart: BAR, format: 'gif' })),

@@ -123,7 +123,10 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
 
   /** Renders a job made by createRenderJob. Rejects with a ChartdError: the render's own, or QUEUE_FULL, SHUTTING_DOWN, ABORTED, RENDER_TIMEOUT, RENDER_OUT_OF_MEMORY, WORKER_CRASHED. */
   async run(job: RenderJob, { signal }: { signal?: AbortSignal } = {}): Promise<PoolResult> {
-    const outcome = await this.#submit({ job }, { signal });
+    // A sandbox cannot cross to a worker: the worker evaluates the job's config text again.
+    const { script, ...plain } = job;
+    script?.[Symbol.dispose]();
+    const outcome = await this.#submit({ job: plain }, { signal });
     if (outcome.type === 'refused') throw outcome.error;
     if (outcome.type !== 'rendered') throw new ChartdError('INTERNAL', `unexpected ${outcome.type} answer to a render job`);
     const { body, contentType, queueWaitMs, renderMs, timings, workerId } = outcome;

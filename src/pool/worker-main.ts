@@ -6,6 +6,7 @@ import { answerChartRequest } from '../render/answer-chart-request.js';
 import { countLiveCharts, getChartJsRuntime } from '../render/chartjs/runtimes.js';
 import { registerBundledFonts } from '../render/fonts.js';
 import { DEFAULT_LIMITS, type RenderLimits } from '../render/limits.js';
+import { loadScriptEngine } from '../render/script/script-session.js';
 import { createRenderJob, renderJob } from '../render/render-chart.js';
 import { leakedHandleCounts } from '../render/leak-sentinel.js';
 import { CHARTD_VERSION } from '../version.js';
@@ -33,6 +34,7 @@ let renders = 0;
 /** The pool's render limits over the defaults: the worker parses and validates, so the limits are applied here. */
 const limits: RenderLimits = { ...DEFAULT_LIMITS, ...(JSON.parse(process.env[RENDER_LIMITS_ENV] || '{}') as Partial<RenderLimits>) };
 const WARM_UP_CHART = { type: 'line', data: { labels: ['a', 'b'], datasets: [{ label: 'warm-up', data: [1, 2] }] } };
+const WARM_UP_SCRIPT = "{type:'bar',data:{labels:['a'],datasets:[{data:[1]}]},options:{scales:{yAxes:[{ticks:{callback:(v) => v + '%'}}]}}}";
 
 function readStats(): WorkerStats {
   const memory = process.memoryUsage();
@@ -118,6 +120,10 @@ reply({ type: 'ready', stats: readStats() });
  */
 async function warmUp(): Promise<void> {
   registerBundledFonts();
+  if (limits.allowScripts) {
+    await loadScriptEngine();
+    await renderJob(createRenderJob({ chart: WARM_UP_SCRIPT, width: 100, height: 60 }, limits), { limits }).catch(() => undefined);
+  }
   const warm = (version: 2 | 3 | 4, format: 'png' | 'webp' | 'jpeg' | 'svg' | 'pdf') =>
     renderJob(createRenderJob({ chart: WARM_UP_CHART, version, format, width: 100, height: 60 })).catch(() => undefined);
   // Each Chart.js major once; each encoder once (they do not depend on the major).

@@ -6,6 +6,7 @@ import { computeEtag, matchesIfNoneMatch } from './etag.js';
 import type { ChartJsMajor, OutputFormat, RenderJob } from './job.js';
 import { DEFAULT_LIMITS, type RenderLimits } from './limits.js';
 import { createRenderJob, renderJob } from './render-chart.js';
+import { loadScriptEngine } from './script/script-session.js';
 
 /** What a log line and a metric label need to know about a job: sizes and kinds, never the config. */
 export interface JobSummary {
@@ -51,13 +52,15 @@ export async function answerChartRequest(input: { request: RawChartRequest } | {
   const started = performance.now();
   const timings: StageTimings = { parseMs: 0, drawMs: 0, encodeMs: 0 };
   let job: RenderJob | undefined;
+  const limits = options.limits ?? DEFAULT_LIMITS;
   try {
-    job = 'job' in input ? input.job : createRenderJob(readChartRequest(input.request), options.limits ?? DEFAULT_LIMITS);
+    if (limits.allowScripts) await loadScriptEngine();
+    job = 'job' in input ? reviveJob(input.job, limits) : createRenderJob(readChartRequest(input.request), limits);
     timings.parseMs = performance.now() - started;
     const summary = summarize(job);
     const etag = computeEtag(job, options.chartdVersion);
     if (matchesIfNoneMatch(options.ifNoneMatch, etag)) return { type: 'not-modified', etag, job: summary, timings };
-    const result = await renderJob(job, { limits: options.limits });
+    const result = await renderJob(job, { limits });
     timings.drawMs = result.timings.drawMs;
     timings.encodeMs = result.timings.encodeMs;
     return { type: 'rendered', body: result.body, contentType: result.contentType, etag, job: summary, timings };
@@ -67,7 +70,20 @@ export async function answerChartRequest(input: { request: RawChartRequest } | {
     const summary = job && summarize(job);
     const image = options.errorImage ? await drawRefusal(error, summary) : undefined;
     return { type: 'refused', error, job: summary, image, timings };
+  } finally {
+    // renderJob disposed it if it ran; if it did not (304, a refusal), the sandbox goes here.
+    job?.script?.[Symbol.dispose]();
   }
+}
+
+/**
+ * A job that crossed from another process left its sandbox behind (it cannot
+ * cross): its config text is evaluated again here, with the job's own parameters.
+ */
+function reviveJob(job: RenderJob, limits: RenderLimits): RenderJob {
+  if (job.script || job.scriptSource === undefined) return job;
+  const { width, height, devicePixelRatio, backgroundColor, format, version } = job;
+  return createRenderJob({ chart: job.scriptSource, width, height, devicePixelRatio, backgroundColor, format, version }, limits);
 }
 
 function summarize(job: RenderJob): JobSummary {

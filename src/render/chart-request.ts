@@ -9,7 +9,8 @@ import { toRenderRequest } from './quickchart-params.js';
  * checks (docs/ARCHITECTURE.md, "Parse in the workers").
  */
 export type RawChartRequest =
-  | { kind: 'query'; params: Record<string, string> }
+  /** `paramsIfPlusIsSpace`: the same query read with '+' as a space, when it has a '+'. */
+  | { kind: 'query'; params: Record<string, string>; paramsIfPlusIsSpace?: Record<string, string> | undefined }
   | { kind: 'json'; body: Uint8Array }
   | { kind: 'form'; body: Uint8Array };
 
@@ -17,7 +18,7 @@ export type RawChartRequest =
 export function readChartRequest(raw: RawChartRequest): RenderRequest {
   switch (raw.kind) {
     case 'query':
-      return toRenderRequest(raw.params);
+      return toRenderRequest(raw.params, raw.paramsIfPlusIsSpace);
     case 'json':
       return toRenderRequest(parseJsonBody(raw.body));
     case 'form':

@@ -4,6 +4,9 @@ import type { ChartJsMajor } from './job.js';
 export const DEFAULT_CHARTJS_MAJOR: ChartJsMajor = 2;
 
 const V3_PLUGIN_OPTIONS = ['legend', 'title', 'tooltip', 'subtitle'];
+/** Types only chartd's Chart.js 2 has (QuickChart's own and its Chart.js 2 plugins'), and only 3+ has. */
+const V2_ONLY_TYPES = new Set(['outlabeledPie', 'outlabeledDoughnut', 'radialGauge', 'gauge', 'sparkline', 'progressBar']);
+const V3_ONLY_TYPES = new Set(['sankey']);
 
 /**
  * The Chart.js major for a config sent without a version: 2 (QuickChart's default),
@@ -12,9 +15,14 @@ const V3_PLUGIN_OPTIONS = ['legend', 'title', 'tooltip', 'subtitle'];
  *  - `options.scales` keyed by axis id (`x`, `y`, `r`, ...) with no `xAxes`/`yAxes`;
  *  - `options.indexAxis`;
  *  - `options.plugins.legend`, `.title`, `.tooltip` or `.subtitle` (moved there in 3).
- * Anything else, including configs with no options at all, stays on 2.
+ * A type that only one side has decides first (outlabeledPie, gauge, sparkline,
+ * progressBar: 2; sankey: 4). Anything else, including configs with no options
+ * at all, stays on 2.
  */
 export function detectChartJsMajor(config: Record<string, unknown>): ChartJsMajor {
+  const type = typeof config.type === 'string' ? config.type : undefined;
+  if (type !== undefined && V2_ONLY_TYPES.has(type)) return 2;
+  if (type !== undefined && V3_ONLY_TYPES.has(type)) return 4;
   const options = asRecord(config.options);
   if (!options) return DEFAULT_CHARTJS_MAJOR;
   const scales = asRecord(options.scales);

@@ -1,6 +1,7 @@
 import { Color } from '@kurkle/color';
 import { ChartdError } from '../errors.js';
 import type { RenderLimits } from './limits.js';
+import type { ScriptSession } from './script/script-session.js';
 
 export const OUTPUT_FORMATS = ['png', 'webp', 'jpeg', 'svg', 'pdf', 'base64'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -19,6 +20,8 @@ export interface RenderRequest {
   devicePixelRatio?: number | string | undefined;
   backgroundColor?: string | undefined;
   format?: string | undefined;
+  /** `chart` as a URL query reads with '+' as a space, tried when `chart` does not parse (see parseChartConfig). */
+  chartIfPlusIsSpace?: string | undefined;
 }
 
 /**
@@ -27,6 +30,13 @@ export interface RenderRequest {
  */
 export interface RenderJob {
   config: Record<string, unknown>;
+  /**
+   * The sandbox that holds the config's functions, when its text was JavaScript
+   * (not crossing processes; renderJob disposes it). `scriptSource` is that text:
+   * part of the ETag, and what a worker evaluates again for a job sent to it.
+   */
+  script?: ScriptSession | undefined;
+  scriptSource?: string | undefined;
   version: ChartJsMajor;
   width: number;
   height: number;
@@ -130,7 +140,8 @@ export function resolveDevicePixelRatio(value: number | string | undefined, limi
 
 function parseNumberParam(field: string, value: number | string | undefined, fallback: number): number {
   if (value === undefined || value === '') return fallback;
-  const number = typeof value === 'number' ? value : Number(String(value).trim());
+  // "500px" is how some clients write a size: the unit is CSS pixels anyway.
+  const number = typeof value === 'number' ? value : Number(String(value).trim().replace(/px$/i, ''));
   if (!Number.isFinite(number)) {
     throw new ChartdError('PARAM_INVALID', `${field} must be a number, got ${truncate(String(value))}`);
   }

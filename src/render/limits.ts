@@ -45,6 +45,13 @@ export interface RenderLimits {
   maxStrokedPixels: number;
   /** Largest encoded image per format, bytes. */
   maxOutputBytes: Readonly<Record<OutputFormat, number>>;
+  /** Evaluate JavaScript-literal configs (functions, `new Date(...)`, `Math.PI`) in a sandbox; false: refuse them (CONFIG_FUNCTION). */
+  allowScripts: boolean;
+  /** The sandbox of one render: see ScriptLimits (script/script-session.ts). */
+  maxScriptMemoryBytes: number;
+  maxScriptTimeMs: number;
+  maxScriptCalls: number;
+  maxScriptOutputBytes: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<RenderLimits> = Object.freeze({
@@ -77,4 +84,9 @@ export const DEFAULT_LIMITS: Readonly<RenderLimits> = Object.freeze({
     pdf: 16 * MIB,
     base64: 43 * MIB, // the PNG bound, base64-encoded
   }),
+  allowScripts: true,
+  maxScriptMemoryBytes: 32 * MIB, // QuickJS heap of one render
+  maxScriptTimeMs: 1_000, // over the whole render: evaluation and every callback (~15-30 µs a call)
+  maxScriptCalls: 100_000, // callback calls in one render
+  maxScriptOutputBytes: 8 * MIB, // JSON of the evaluated config, or of one callback's result
 });

@@ -1,57 +1,127 @@
 import JSON5 from 'json5';
 import { ChartdError } from '../errors.js';
 import type { RenderLimits } from './limits.js';
+import { markerOf } from './script/markers.js';
+import { ScriptSession } from './script/script-session.js';
 import { truncate } from './job.js';
 
 const FUNCTION_HELP =
-  'chartd never evaluates code in a config. Use declarative options instead: ' +
+  'this chartd does not run JavaScript in configs (--scripts off). Use declarative options instead: ' +
   'Chart.js 3+ `ticks.format` takes Intl.NumberFormat options (e.g. {"style":"percent"}), ' +
   'chartjs-plugin-datalabels has `display`, `anchor`, `align` and `font` options, ' +
   'and tooltips and legends have label options (docs/API.md, "Functions in configs")';
 
+export interface ParsedConfig {
+  config: Record<string, unknown>;
+  /** The sandbox holding the config's functions, when its text was JavaScript: the caller owns it. */
+  script?: ScriptSession;
+  /** The text the sandbox evaluated (what a worker evaluates again for a job sent to it). */
+  source?: string;
+}
+
+export interface ParseOptions {
+  /** The chart's size in CSS pixels, what QuickChart's gradient helpers measure against. */
+  width: number;
+  height: number;
+  /**
+   * The same text decoded with '+' as a space. A URL query keeps '+' a plus sign
+   * (as QuickChart does), but some clients (URLSearchParams, quickchart-js) meant a
+   * space by it: text that does not parse is tried once more in this reading.
+   */
+  textIfPlusIsSpace?: string | undefined;
+}
+
 /**
- * Turns a chart config, given as an object or as JSON / JavaScript-object-literal
- * text (unquoted keys, single quotes, trailing commas: what QuickChart users paste),
- * into a plain object. Text is parsed, never evaluated.
+ * Turns a chart config, given as an object or as text, into a plain object. JSON
+ * and JavaScript object literals (unquoted keys, single quotes, trailing commas:
+ * what QuickChart users paste) are parsed; other JavaScript (functions, `new
+ * Date(...)`, `Math.PI * 2`, QuickChart's helpers) is evaluated in a WebAssembly
+ * sandbox of its own (script/script-session.ts), never in this process's realm.
  */
-export function parseChartConfig(chart: unknown, limits: RenderLimits): Record<string, unknown> {
+export function parseChartConfig(chart: unknown, limits: RenderLimits, options: ParseOptions = { width: 0, height: 0 }): ParsedConfig {
   if (chart === undefined || chart === null || (typeof chart === 'string' && chart.trim() === '')) {
     throw new ChartdError('CONFIG_MISSING', 'chart is required: pass a Chart.js config as `chart` (or `c`)');
   }
-  let parsed: unknown = chart;
-  if (typeof chart === 'string') {
-    const bytes = Buffer.byteLength(chart, 'utf8');
-    if (bytes > limits.maxConfigBytes) {
-      throw new ChartdError('CONFIG_TOO_LARGE', `chart is ${bytes} bytes, over the limit of ${limits.maxConfigBytes}`);
-    }
-    parsed = parseConfigText(chart);
+  if (typeof chart !== 'string') return { config: requireObject(chart) };
+  const bytes = Buffer.byteLength(chart, 'utf8');
+  if (bytes > limits.maxConfigBytes) {
+    throw new ChartdError('CONFIG_TOO_LARGE', `chart is ${bytes} bytes, over the limit of ${limits.maxConfigBytes}`);
   }
+  try {
+    return parseText(chart, limits, options);
+  } catch (error) {
+    const alternative = options.textIfPlusIsSpace;
+    const retry = alternative !== undefined && alternative !== chart && error instanceof ChartdError && error.code === 'CONFIG_SYNTAX';
+    if (!retry) throw error;
+    try {
+      return parseText(alternative, limits, options);
+    } catch {
+      throw error; // the text as sent is what the client should hear about
+    }
+  }
+}
+
+function parseText(text: string, limits: RenderLimits, options: ParseOptions): ParsedConfig {
+  const literal = parseLiteral(text);
+  if (literal.ok) return { config: requireObject(literal.value) };
+  if (!limits.allowScripts) throw literalError(text, literal.error);
+  const script = new ScriptSession(limits);
+  try {
+    const value = decodeNumbers(script.evaluateConfig(text, options.width, options.height));
+    return { config: requireObject(value), script, source: text };
+  } catch (error) {
+    script[Symbol.dispose]();
+    throw error;
+  }
+}
+
+function requireObject(parsed: unknown): Record<string, unknown> {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ChartdError('CONFIG_INVALID', `chart must be an object such as {"type":"bar","data":{...}}, got ${describe(parsed)}`);
   }
   return parsed as Record<string, unknown>;
 }
 
-function parseConfigText(text: string): unknown {
+/** JSON, else JSON5 (a JavaScript object literal): data only, nothing to run. */
+function parseLiteral(text: string): { ok: true; value: unknown } | { ok: false; error: unknown } {
   try {
-    return JSON.parse(text);
+    return { ok: true, value: JSON.parse(text) };
   } catch {
     // Not strict JSON: try the JavaScript object literal form.
   }
   try {
-    return JSON5.parse(text);
+    return { ok: true, value: JSON5.parse(text) };
   } catch (error) {
-    const where = locateSyntaxError(text, error);
-    const fn = findFunction(text);
-    if (fn) {
-      throw new ChartdError(
-        'CONFIG_FUNCTION',
-        `chart contains a function at line ${fn.line} column ${fn.column}${fn.property ? ` (property "${fn.property}")` : ''}: ${FUNCTION_HELP}`,
-      );
-    }
-    const reason = error instanceof Error ? error.message.replace(/^JSON5: /, '') : String(error);
-    throw new ChartdError('CONFIG_SYNTAX', `chart is neither JSON nor a JavaScript object literal: ${reason}${where}`);
+    return { ok: false, error };
   }
+}
+
+/** With scripts off: a function gets CONFIG_FUNCTION (where it is), anything else CONFIG_SYNTAX. */
+function literalError(text: string, error: unknown): ChartdError {
+  const fn = findFunction(text);
+  if (fn) {
+    return new ChartdError(
+      'CONFIG_FUNCTION',
+      `chart contains a function at line ${fn.line} column ${fn.column}${fn.property ? ` (property "${fn.property}")` : ''}: ${FUNCTION_HELP}`,
+    );
+  }
+  const reason = error instanceof Error ? error.message.replace(/^JSON5: /, '') : String(error);
+  return new ChartdError('CONFIG_SYNTAX', `chart is neither JSON nor a JavaScript object literal: ${reason}${locateSyntaxError(text, error)}`);
+}
+
+/** ±Infinity crosses from the sandbox as a marker: back to a number, for validation to refuse it by its path. */
+function decodeNumbers(value: unknown): unknown {
+  const marker = markerOf(value);
+  if (marker?.kind === 'number') return Number(marker.payload);
+  if (marker?.kind === 'undefined') return undefined;
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = decodeNumbers(value[i]);
+    return value;
+  }
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) record[key] = decodeNumbers(record[key]);
+  return record;
 }
 
 function locateSyntaxError(text: string, error: unknown): string {

@@ -7,7 +7,7 @@ import type { RenderRequest } from './job.js';
  * Only the fixed names below are read from `source`, so a request cannot steer a
  * lookup onto `constructor` or `__proto__`.
  */
-export function toRenderRequest(source: Record<string, unknown>): RenderRequest {
+export function toRenderRequest(source: Record<string, unknown>, sourceIfPlusIsSpace?: Record<string, unknown>): RenderRequest {
   const encoding = pick(source, 'encoding');
   let chart = pickRaw(source, 'c', 'chart');
   if (encoding !== undefined && encoding !== 'url' && encoding !== 'base64') {
@@ -22,7 +22,12 @@ export function toRenderRequest(source: Record<string, unknown>): RenderRequest 
     backgroundColor: pick(source, 'backgroundColor', 'bkg'),
     format: pick(source, 'f', 'format'),
     version: pick(source, 'v', 'version'),
+    chartIfPlusIsSpace: encoding === 'base64' || !sourceIfPlusIsSpace ? undefined : stringOrUndefined(pickRaw(sourceIfPlusIsSpace, 'c', 'chart')),
   };
+}
+
+function stringOrUndefined(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }
 
 function pickRaw(source: Record<string, unknown>, ...names: string[]): unknown {

@@ -25,6 +25,8 @@ import { publishRender, publishRenderStart } from './render-events.js';
 import { createPdfSurface, createSvgSurface } from './surfaces.js';
 import { validateChartConfig } from './validate-config.js';
 import { checkRenderWork } from './work-bounds.js';
+import { bindScripts, type DrawingTarget } from './script/bind-scripts.js';
+import { loadScriptEngine } from './script/script-session.js';
 
 export interface RenderTimings {
   drawMs: number;
@@ -32,27 +34,38 @@ export interface RenderTimings {
 }
 
 /**
- * Parses and validates a request into a RenderJob (plain data). Throws a
- * ChartdError naming the field for anything outside the limits.
+ * Parses and validates a request into a RenderJob. Throws a ChartdError naming
+ * the field for anything outside the limits. The cheap parameters are resolved
+ * first, so a bad size is refused before any config is parsed or evaluated. A
+ * JavaScript config comes with the sandbox that holds its functions (`job.script`):
+ * renderJob disposes it; a caller that does not render must dispose it.
  */
 export function createRenderJob(request: RenderRequest, limits: RenderLimits = DEFAULT_LIMITS): RenderJob {
-  const parsed = parseChartConfig(request.chart, limits);
-  const config = validateChartConfig(parsed, limits);
   const width = resolveDimension('width', request.width, JOB_DEFAULTS.width, limits.maxWidth);
   const height = resolveDimension('height', request.height, JOB_DEFAULTS.height, limits.maxHeight);
   const devicePixelRatio = resolveDevicePixelRatio(request.devicePixelRatio, limits);
   const format = resolveFormat(request.format);
   const vector = format === 'svg' || format === 'pdf';
   checkPixelBudget(width, height, vector ? 1 : devicePixelRatio, limits);
-  return {
-    config,
-    version: parseVersion(request.version) ?? detectChartJsMajor(config),
-    width,
-    height,
-    devicePixelRatio: vector ? 1 : devicePixelRatio,
-    backgroundColor: resolveOpaqueBackground(resolveBackgroundColor(request.backgroundColor), format),
-    format,
-  };
+  const backgroundColor = resolveOpaqueBackground(resolveBackgroundColor(request.backgroundColor), format);
+  const explicitVersion = parseVersion(request.version);
+  const { config: parsed, script, source } = parseChartConfig(request.chart, limits, { width, height, textIfPlusIsSpace: request.chartIfPlusIsSpace });
+  try {
+    const config = validateChartConfig(parsed, limits);
+    return {
+      config,
+      version: explicitVersion ?? detectChartJsMajor(config),
+      width,
+      height,
+      devicePixelRatio: vector ? 1 : devicePixelRatio,
+      backgroundColor,
+      format,
+      ...(script ? { script, scriptSource: source } : {}),
+    };
+  } catch (error) {
+    script?.[Symbol.dispose]();
+    throw error;
+  }
 }
 
 /**
@@ -68,7 +81,9 @@ export function createRenderJob(request: RenderRequest, limits: RenderLimits = D
  * ```
  */
 export async function renderChart(request: RenderRequest, options: { limits?: RenderLimits } = {}): Promise<RenderResult> {
-  return renderJob(createRenderJob(request, options.limits), options);
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  if (typeof request.chart === 'string' && limits.allowScripts) await loadScriptEngine();
+  return renderJob(createRenderJob(request, limits), { limits });
 }
 
 /**
@@ -92,6 +107,7 @@ export async function renderJob(job: RenderJob, options: { limits?: RenderLimits
     publishRender({ job, durationMs: performance.now() - started, error: chartdError });
     throw chartdError;
   } finally {
+    job.script?.[Symbol.dispose]();
     await yieldToEventLoop();
   }
 }
@@ -106,6 +122,7 @@ async function renderOnce(job: RenderJob, started: number, limits: RenderLimits)
 
   if (job.format === 'svg' || job.format === 'pdf') {
     const surface = (job.format === 'svg' ? createSvgSurface : createPdfSurface)(job.width, job.height);
+    bindJobScripts(job, config, surface.canvas);
     let drawn = 0;
     const body = drawChart(runtime, surface.canvas, config, () => {
       drawn = performance.now();
@@ -118,6 +135,7 @@ async function renderOnce(job: RenderJob, started: number, limits: RenderLimits)
   let drawn = 0;
   {
     using surface = new CanvasHandle(job.width, job.height);
+    bindJobScripts(job, config, surface.canvas);
     const format = job.format;
     encoding = drawChart(runtime, surface.canvas, config, () => {
       drawn = performance.now();
@@ -127,6 +145,13 @@ async function renderOnce(job: RenderJob, started: number, limits: RenderLimits)
   const image = await encoding;
   const body = job.format === 'base64' ? toDataUri(image) : image;
   return { body, contentType, timings: { drawMs: drawn - started, encodeMs: performance.now() - drawn } };
+}
+
+/** A scripted config's functions and helpers become stubs and gradients made for the surface it is drawn on. */
+function bindJobScripts(job: RenderJob, config: Record<string, unknown>, canvas: object): void {
+  if (!job.script) return;
+  const ctx = (canvas as { getContext(kind: '2d'): DrawingTarget['ctx'] }).getContext('2d');
+  bindScripts(config, job.script, { ctx, width: job.width, height: job.height });
 }
 
 /**

@@ -1,6 +1,6 @@
 import { ChartdError } from '../errors.js';
 import type { RenderLimits } from './limits.js';
-import { FUNCTION_HELP, describe } from './parse-config.js';
+import { describe } from './parse-config.js';
 
 /**
  * Checks a parsed config against the limits and Chart.js' structural needs, and
@@ -12,7 +12,9 @@ export function validateChartConfig(config: Record<string, unknown>, limits: Ren
   // Shape and counts first: they read only lengths, so a million points is
   // refused as such before the deep copy walks them.
   checkStructure(config, limits);
-  return copyWithinLimits(config, limits) as Record<string, unknown>;
+  const copy = copyWithinLimits(config, limits) as Record<string, unknown>;
+  copy.data ??= { datasets: [] };
+  return copy;
 }
 
 function copyWithinLimits(root: unknown, limits: RenderLimits): unknown {
@@ -37,7 +39,10 @@ function copyWithinLimits(root: unknown, limits: RenderLimits): unknown {
         }
         return value;
       case 'function':
-        throw new ChartdError('CONFIG_FUNCTION', `${path} is a function: ${FUNCTION_HELP}`);
+        throw new ChartdError(
+          'CONFIG_FUNCTION',
+          `${path} is a function of this process: functions run only in chartd's sandbox, so pass the config as JavaScript text (quickchart-js does) instead of an object`,
+        );
       case 'bigint':
       case 'symbol':
         throw new ChartdError('CONFIG_INVALID', `${path} is a ${typeof value}, which a chart config cannot hold`);
@@ -73,15 +78,15 @@ function checkStructure(config: Record<string, unknown>, limits: RenderLimits): 
   if (config.type !== undefined && typeof config.type !== 'string') {
     throw new ChartdError('CONFIG_INVALID', `chart.type must be a string such as "bar" or "line", got ${describe(config.type)}`);
   }
-  if (typeof config.type !== 'string' || config.type === '') {
-    throw new ChartdError('CONFIG_INVALID', 'chart.type is required, e.g. "bar", "line", "pie"');
-  }
-  const data = config.data;
-  if (data === undefined || data === null) {
-    throw new ChartdError('CONFIG_INVALID', 'chart.data is required, e.g. {"labels":[...],"datasets":[{"data":[...]}]}');
-  }
+  const data = config.data ?? {};
   if (typeof data !== 'object' || Array.isArray(data)) {
     throw new ChartdError('CONFIG_INVALID', `chart.data must be an object, got ${describe(data)}`);
+  }
+  // As Chart.js: no data is an empty chart, and a mixed chart may give each dataset its type instead of the chart one.
+  const typed = Array.isArray((data as Record<string, unknown>).datasets) && ((data as Record<string, unknown>).datasets as unknown[]).length > 0 &&
+    ((data as Record<string, unknown>).datasets as unknown[]).every((dataset) => typeof (dataset as { type?: unknown } | null)?.type === 'string');
+  if ((typeof config.type !== 'string' || config.type === '') && !typed) {
+    throw new ChartdError('CONFIG_INVALID', 'chart.type is required, e.g. "bar", "line", "pie" (or a type on every dataset)');
   }
   const { labels, datasets } = data as Record<string, unknown>;
   if (labels !== undefined && labels !== null && !Array.isArray(labels)) {

@@ -161,7 +161,7 @@ describe('chartd render', { concurrency: 4 }, () => {
 
     const cases: [string, string, string[]][] = [
       ['unknown type', JSON.stringify({ type: 'sparkle', data: { datasets: [] } }), ['CHART_TYPE_UNKNOWN']],
-      ['function', "{type:'bar',data:{datasets:[]},options:{onClick:function(){}}}", ['CONFIG_FUNCTION']],
+      ['callback that throws', "{type:'bar',data:{labels:['a'],datasets:[{data:[1]}]},options:{scales:{yAxes:[{ticks:{callback:function(){throw new Error('boom')}}}]}}}", ['SCRIPT_ERROR']],
       ['empty input', '', ['CONFIG_MISSING']],
     ];
     for (const [name, stdin, codes] of cases) {

@@ -10,7 +10,7 @@ function nested(depth: number): Record<string, unknown> {
   return { ...bar([{ data: [1, 2] }]), options: value };
 }
 
-const BAD_INPUTS: ReadonlyArray<{ name: string; request: RenderRequest; code: ErrorCode; field?: RegExp }> = [
+const BAD_INPUTS: ReadonlyArray<{ name: string; request: RenderRequest; code: ErrorCode; field?: RegExp; scriptsOff?: boolean }> = [
   { name: 'no chart', request: { chart: undefined }, code: 'CONFIG_MISSING' },
   { name: 'empty string', request: { chart: '   ' }, code: 'CONFIG_MISSING' },
   { name: 'malformed JSON', request: { chart: '{"type": "bar", "data": ' }, code: 'CONFIG_SYNTAX' },
@@ -18,7 +18,8 @@ const BAD_INPUTS: ReadonlyArray<{ name: string; request: RenderRequest; code: Er
   { name: 'a number', request: { chart: 42 }, code: 'CONFIG_INVALID' },
   { name: 'type missing', request: { chart: { data: { datasets: [] } } }, code: 'CONFIG_INVALID', field: /chart\.type/ },
   { name: 'type not a string', request: { chart: { type: 7, data: {} } }, code: 'CONFIG_INVALID', field: /chart\.type/ },
-  { name: 'data missing', request: { chart: { type: 'bar' } }, code: 'CONFIG_INVALID', field: /chart\.data/ },
+  { name: 'data not an object', request: { chart: { type: 'bar', data: 5 } }, code: 'CONFIG_INVALID', field: /chart\.data/ },
+  { name: 'no type, and a dataset without one', request: { chart: { data: { datasets: [{ type: 'bar', data: [1] }, { data: [2] }] } } }, code: 'CONFIG_INVALID', field: /chart\.type/ },
   { name: 'data an array', request: { chart: { type: 'bar', data: [1, 2] } }, code: 'CONFIG_INVALID', field: /chart\.data/ },
   { name: 'datasets not an array', request: { chart: { type: 'bar', data: { datasets: { data: [1] } } } }, code: 'CONFIG_INVALID', field: /datasets/ },
   { name: 'dataset not an object', request: { chart: bar([5]) }, code: 'CONFIG_INVALID', field: /datasets\[0\]/ },
@@ -28,8 +29,10 @@ const BAD_INPUTS: ReadonlyArray<{ name: string; request: RenderRequest; code: Er
   { name: '-Infinity in a JS literal', request: { chart: "{type:'bar',data:{datasets:[{data:[-Infinity]}]}}" }, code: 'CONFIG_NOT_FINITE' },
   { name: 'unknown type', request: { chart: { type: 'pyramid', data: { datasets: [] } } }, code: 'CHART_TYPE_UNKNOWN', field: /pyramid/ },
   { name: 'unknown dataset type', request: { chart: bar([{ type: 'wave', data: [1] }]), version: '4' }, code: 'CHART_TYPE_UNKNOWN', field: /datasets\[0\]\.type/ },
-  { name: 'a function', request: { chart: "{type:'bar',data:{datasets:[{data:[1]}]},options:{scales:{y:{ticks:{callback: function(v){return v+'%'}}}}}}" }, code: 'CONFIG_FUNCTION', field: /callback/ },
-  { name: 'an arrow function', request: { chart: "{type:'bar',data:{datasets:[{data:[1]}]},options:{plugins:{tooltip:{callbacks:{label: (c) => c.raw}}}}}" }, code: 'CONFIG_FUNCTION', field: /label/ },
+  { name: 'a function with scripts off', request: { chart: "{type:'bar',data:{datasets:[{data:[1]}]},options:{scales:{y:{ticks:{callback: function(v){return v+'%'}}}}}}" }, code: 'CONFIG_FUNCTION', field: /callback/, scriptsOff: true },
+  { name: 'an arrow function with scripts off', request: { chart: "{type:'bar',data:{datasets:[{data:[1]}]},options:{plugins:{tooltip:{callbacks:{label: (c) => c.raw}}}}}" }, code: 'CONFIG_FUNCTION', field: /label/, scriptsOff: true },
+  { name: 'a callback that throws', request: { chart: "{type:'bar',data:{labels:['a'],datasets:[{data:[1]}]},options:{scales:{yAxes:[{ticks:{callback: function(v){ throw new Error('no ' + v) }}}]}}}" }, code: 'SCRIPT_ERROR', field: /no \d/ },
+  { name: 'a config expression that throws', request: { chart: "{type:'bar',data:{datasets:[{data:[undefinedThing.x]}]}}" }, code: 'SCRIPT_ERROR', field: /undefinedThing/ },
   { name: 'a function object (library)', request: { chart: { type: 'bar', data: { datasets: [{ data: [1] }] }, options: { onClick: () => 1 } } }, code: 'CONFIG_FUNCTION', field: /onClick/ },
   { name: 'width too large', request: { chart: bar([]), width: 100_000 }, code: 'IMAGE_TOO_LARGE', field: /width/ },
   { name: 'height too large', request: { chart: bar([]), height: 3_001 }, code: 'IMAGE_TOO_LARGE', field: /height/ },
@@ -58,9 +61,9 @@ const BAD_INPUTS: ReadonlyArray<{ name: string; request: RenderRequest; code: Er
   { name: 'options an array', request: { chart: { ...bar([{ data: [1] }]), options: [1] } }, code: 'CONFIG_INVALID', field: /chart\.options/ },
 ];
 
-for (const { name, request, code, field } of BAD_INPUTS) {
+for (const { name, request, code, field, scriptsOff } of BAD_INPUTS) {
   test(`bad input: ${name} → ${code}`, async () => {
-    await assert.rejects(renderChart(request), (error: unknown) => {
+    await assert.rejects(renderChart(request, scriptsOff ? { limits: { ...DEFAULT_LIMITS, allowScripts: false } } : {}), (error: unknown) => {
       assert.ok(error instanceof ChartdError, `not a ChartdError: ${String(error)}`);
       assert.equal(error.code, code, error.message);
       assert.ok(error.statusCode >= 400 && error.statusCode < 500);

@@ -45,8 +45,8 @@ function assertChartdError(code: string, message?: RegExp) {
 describe('config text', () => {
   test('JSON and JavaScript object literal text parse to the same config as the object', () => {
     const limits = DEFAULT_LIMITS;
-    assert.deepEqual(parseChartConfig(AS_JSON, limits), EXPECTED);
-    assert.deepEqual(parseChartConfig(AS_OBJECT_LITERAL, limits), EXPECTED);
+    assert.deepEqual(parseChartConfig(AS_JSON, limits).config, EXPECTED);
+    assert.deepEqual(parseChartConfig(AS_OBJECT_LITERAL, limits).config, EXPECTED);
     assert.deepEqual(createRenderJob({ chart: AS_OBJECT_LITERAL }).config, createRenderJob({ chart: EXPECTED }).config);
   });
 
@@ -69,26 +69,26 @@ describe('config text', () => {
 
   test('strings that look like code are data', () => {
     const text = `{type: 'bar', data: {datasets: [{label: 'function(x) { return x => 1 }', data: [1]}]}}`;
-    const config = parseChartConfig(text, DEFAULT_LIMITS) as { data: { datasets: Array<{ label: string }> } };
+    const config = parseChartConfig(text, DEFAULT_LIMITS).config as { data: { datasets: Array<{ label: string }> } };
     assert.equal(config.data.datasets[0]!.label, 'function(x) { return x => 1 }');
   });
 
   test('empty and missing configs are CONFIG_MISSING', () => {
     for (const chart of [undefined, null, '', '   \n']) {
-      assert.throws(() => parseChartConfig(chart, DEFAULT_LIMITS), assertChartdError('CONFIG_MISSING'));
+      assert.throws(() => parseChartConfig(chart, DEFAULT_LIMITS).config, assertChartdError('CONFIG_MISSING'));
     }
   });
 
   test('text that is neither JSON nor an object literal is CONFIG_SYNTAX, with where it broke', () => {
     assert.throws(
-      () => parseChartConfig(`{type: 'bar', data: {labels: ['a' 'b']}}`, DEFAULT_LIMITS),
+      () => parseChartConfig(`{type: 'bar', data: {labels: ['a' 'b']}}`, DEFAULT_LIMITS).config,
       assertChartdError('CONFIG_SYNTAX', /near ".*'a' 'b'/),
     );
   });
 
   test('text that is not an object is CONFIG_INVALID', () => {
     for (const chart of ['[1, 2]', '42', '"bar"', 'null']) {
-      assert.throws(() => parseChartConfig(chart, DEFAULT_LIMITS), assertChartdError('CONFIG_INVALID'), chart);
+      assert.throws(() => parseChartConfig(chart, DEFAULT_LIMITS).config, assertChartdError('CONFIG_INVALID'), chart);
     }
   });
 
@@ -103,7 +103,8 @@ describe('config text', () => {
   });
 });
 
-describe('functions in configs', () => {
+describe('functions in configs, with scripts off (--scripts off)', () => {
+  const SCRIPTS_OFF = { ...DEFAULT_LIMITS, allowScripts: false };
   test('function(v){...} is CONFIG_FUNCTION naming its line, column and property', () => {
     const text = [
       '{',
@@ -114,7 +115,7 @@ describe('functions in configs', () => {
     ].join('\n');
     const { line, column } = positionOf(text, 'function(v)');
     assert.throws(
-      () => createRenderJob({ chart: text }),
+      () => createRenderJob({ chart: text }, SCRIPTS_OFF),
       assertChartdError('CONFIG_FUNCTION', new RegExp(`line ${line} column ${column}\\b.*"callback"`)),
     );
   });
@@ -122,7 +123,7 @@ describe('functions in configs', () => {
   test('a named function after a quoted key is CONFIG_FUNCTION', () => {
     const text = `{type:'bar',data:{datasets:[{data:[1]}]},options:{ticks:{"callback": function fmt (v) { return v }}}}`;
     const { line, column } = positionOf(text, 'function fmt');
-    assert.throws(() => createRenderJob({ chart: text }), assertChartdError('CONFIG_FUNCTION', new RegExp(`line ${line} column ${column}\\b.*"callback"`)));
+    assert.throws(() => createRenderJob({ chart: text }, SCRIPTS_OFF), assertChartdError('CONFIG_FUNCTION', new RegExp(`line ${line} column ${column}\\b.*"callback"`)));
   });
 
   test('an arrow function with parameters in parentheses is CONFIG_FUNCTION at its start', () => {
@@ -135,7 +136,7 @@ describe('functions in configs', () => {
     ].join('\n');
     const { line, column } = positionOf(text, '(value, ctx)');
     assert.throws(
-      () => createRenderJob({ chart: text }),
+      () => createRenderJob({ chart: text }, SCRIPTS_OFF),
       assertChartdError('CONFIG_FUNCTION', new RegExp(`line ${line} column ${column}\\b.*"formatter"`)),
     );
   });
@@ -143,7 +144,7 @@ describe('functions in configs', () => {
   test('an arrow function with a bare parameter is CONFIG_FUNCTION at its start', () => {
     const text = `{type: 'line', data: {datasets: [{data: [1]}]},\n options: {ticks: {callback: v => v + 'ms'}}}`;
     const { line, column } = positionOf(text, 'v =>');
-    assert.throws(() => createRenderJob({ chart: text }), assertChartdError('CONFIG_FUNCTION', new RegExp(`line ${line} column ${column}\\b.*"callback"`)));
+    assert.throws(() => createRenderJob({ chart: text }, SCRIPTS_OFF), assertChartdError('CONFIG_FUNCTION', new RegExp(`line ${line} column ${column}\\b.*"callback"`)));
   });
 
   test('a function value in a config object is CONFIG_FUNCTION naming its path', () => {
@@ -155,20 +156,20 @@ describe('functions in configs', () => {
     'a function after a comment with an apostrophe is still CONFIG_FUNCTION',
     () => {
       const text = `{\n  // don't use code here\n  type: 'bar',\n  data: { datasets: [{ data: [1] }] },\n  options: { ticks: { callback: function(v) { return v } } }\n}`;
-      assert.throws(() => createRenderJob({ chart: text }), assertChartdError('CONFIG_FUNCTION', /"callback"/));
+      assert.throws(() => createRenderJob({ chart: text }, SCRIPTS_OFF), assertChartdError('CONFIG_FUNCTION', /"callback"/));
     },
   );
 
   test('a method shorthand is CONFIG_FUNCTION too', () => {
     const text = `{type: 'bar', data: {datasets: [{data: [1]}]}, options: {plugins: {tooltip: {callbacks: {label(ctx) { return ctx.raw }}}}}}`;
-    assert.throws(() => createRenderJob({ chart: text }), assertChartdError('CONFIG_FUNCTION', /"label"/));
+    assert.throws(() => createRenderJob({ chart: text }, SCRIPTS_OFF), assertChartdError('CONFIG_FUNCTION', /"label"/));
   });
 
   test(
     'an arrow inside a comment does not turn a syntax error into CONFIG_FUNCTION',
     () => {
       const text = `{\n  // values => percent\n  type: 'bar' 'line'\n}`;
-      assert.throws(() => createRenderJob({ chart: text }), assertChartdError('CONFIG_SYNTAX'));
+      assert.throws(() => createRenderJob({ chart: text }, SCRIPTS_OFF), assertChartdError('CONFIG_SYNTAX'));
     },
   );
 });

@@ -322,6 +322,17 @@ test('GET and POST /chart', async (t) => {
     await assertPng(await get(`${base}/chart?w=200&h=100&c=${literal}`), 400, 200);
   });
 
+  await t.test("a '+' that meant a space (URLSearchParams) still renders when the config needs it to parse", async () => {
+    // quickchart-js encodes with URLSearchParams: "(v) => v" arrives as "(v)+=>+v".
+    const config = "{type:'bar',data:{labels:['a'],datasets:[{data:[1]}]},options:{scales:{yAxes:[{ticks:{callback:(v) => v + '%'}}]}}}";
+    const query = new URLSearchParams({ c: config, w: '200', h: '100' }).toString();
+    assert.match(query, /%29\+%3D%3E\+/, 'the arrow is sent with plus signs');
+    const response = await get(`${base}/chart?${query}`);
+    await assertPng(response, 400, 200);
+    const spaced = await post(`${base}/chart`, JSON.stringify({ chart: config, w: 200, h: 100 }), 'application/json');
+    assert.equal(response.headers.get('etag'), spaced.headers.get('etag'), 'the same chart as the config sent with spaces');
+  });
+
   await t.test('/healthz and /readyz', async () => {
     const health = await get(`${base}/healthz`);
     assert.equal(health.status, 200);

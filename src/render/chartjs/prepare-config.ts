@@ -1,6 +1,8 @@
 import { ChartdError } from '../../errors.js';
 import type { RenderJob } from '../job.js';
+import { applyQuickChartTypes } from './quickchart-types.js';
 import type { ChartJsRuntime, InlinePlugin } from './runtimes.js';
+import { applyTickFormat } from './tick-format.js';
 
 /**
  * Turns a validated user config into the config handed to Chart.js: QuickChart's
@@ -12,6 +14,7 @@ export function prepareChartConfig(job: RenderJob, runtime: ChartJsRuntime): Rec
   const config = job.config;
   const options = ensureRecord(config, 'options', 'chart.options');
   normaliseType(config, options, runtime);
+  applyQuickChartTypes(config, options, runtime.major);
   checkTypes(config, runtime);
 
   options.responsive = false;
@@ -26,6 +29,7 @@ export function prepareChartConfig(job: RenderJob, runtime: ChartJsRuntime): Rec
     if (mentionsPlugin(config, options, id)) plugins.push(plugin);
   }
   if (runtime.major === 2) applyQuickChartV2Defaults(config, options);
+  applyTickFormat(config, options, runtime.major);
   config.plugins = plugins;
   return config;
 }
@@ -57,6 +61,9 @@ function applyQuickChartV2Defaults(config: Record<string, unknown>, options: Rec
 
 function normaliseType(config: Record<string, unknown>, options: Record<string, unknown>, runtime: ChartJsRuntime): void {
   if (config.type === 'donut') config.type = 'doughnut';
+  const datasets = ((config.data as Record<string, unknown>).datasets ?? []) as Array<Record<string, unknown>>;
+  // A mixed chart may type only its datasets: Chart.js 2 needs a chart type, the first dataset's.
+  if (typeof config.type !== 'string' && runtime.major === 2) config.type = datasets[0]?.type;
   if (runtime.major >= 3 && config.type === 'horizontalBar') {
     // Chart.js 3 removed horizontalBar: the same chart is a bar with indexAxis 'y'.
     config.type = 'bar';
@@ -65,7 +72,7 @@ function normaliseType(config: Record<string, unknown>, options: Record<string, 
 }
 
 function checkTypes(config: Record<string, unknown>, runtime: ChartJsRuntime): void {
-  const types = new Map<string, string>([[String(config.type), 'chart.type']]);
+  const types = new Map<string, string>(typeof config.type === 'string' ? [[config.type, 'chart.type']] : []);
   const datasets = ((config.data as Record<string, unknown>).datasets ?? []) as Array<Record<string, unknown>>;
   datasets.forEach((dataset, i) => {
     if (typeof dataset.type === 'string') types.set(dataset.type, `chart.data.datasets[${i}].type`);

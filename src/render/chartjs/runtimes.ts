@@ -68,6 +68,9 @@ function loadModern(major: 3 | 4): ChartJsRuntime {
     const boxplot = requireWithChartJs<Record<string, unknown>>(packageName, '@sgratzl/chartjs-chart-boxplot');
     Chart.register(boxplot.BoxPlotController, boxplot.BoxAndWiskers, boxplot.ViolinController, boxplot.Violin);
   }
+  // Sankey diagrams (QuickChart's "sankey" type, the maintained chartjs-chart-sankey).
+  const sankey = requireWithChartJs<Record<string, unknown>>(packageName, 'chartjs-chart-sankey');
+  Chart.register(sankey.SankeyController, sankey.Flow);
   const datalabels = requireWithChartJs<InlinePlugin>(packageName, 'chartjs-plugin-datalabels');
   Chart.defaults.font.family = DEFAULT_FONT_FAMILY;
   return {
@@ -89,13 +92,16 @@ function loadModern(major: 3 | 4): ChartJsRuntime {
 
 /**
  * Chart.js 2 tests colours with `instanceof CanvasGradient` / `CanvasPattern`,
- * globals a browser has and Node lacks; Skia's classes stand in.
+ * and chartjs-gauge reads `CanvasRenderingContext2D`: globals a browser has and
+ * Node lacks; Skia's classes stand in.
  */
 function defineCanvasGlobals(): void {
   const globals = globalThis as Record<string, unknown>;
   const canvas = createCanvas(1, 1);
   const ctx = canvas.getContext('2d');
   globals.CanvasGradient ??= ctx.createLinearGradient(0, 0, 1, 1).constructor;
+  // chartjs-gauge polyfills `ellipse` on it when it loads (Skia's context has it).
+  globals.CanvasRenderingContext2D ??= ctx.constructor;
   globals.CanvasPattern ??= ctx.createPattern(canvas, 'repeat')?.constructor;
 }
 
@@ -108,7 +114,7 @@ function loadLegacy(): ChartJsRuntime {
   requireWithChartJs(packageName, 'chartjs-plugin-datalabels-v0');
   requireWithChartJs(packageName, 'chartjs-plugin-annotation-v0');
   // QuickChart's further Chart.js 2 set: outlabeledPie/outlabeledDoughnut, the
-  // doughnut centre label, radialGauge, and boxplot/violin (+ horizontal) types.
+  // doughnut centre label, radialGauge, gauge, and boxplot/violin (+ horizontal) types.
   // The outlabels plugin reads a global `Chart` when it loads and when it draws, as
   // QuickChart provides; in this thread that is Chart.js 2 (3 and 4 never read it).
   (globalThis as Record<string, unknown>).Chart = Chart;
@@ -116,6 +122,8 @@ function loadLegacy(): ChartJsRuntime {
   requireWithChartJs(packageName, 'chartjs-plugin-doughnutlabel');
   requireWithChartJs(packageName, 'chartjs-chart-radial-gauge');
   requireWithChartJs(packageName, 'chartjs-chart-box-and-violin-plot');
+  // QuickChart's "gauge" type (chartjs-gauge: a needle over a half doughnut).
+  requireWithChartJs(packageName, 'chartjs-gauge');
   Chart.defaults.global.defaultFontFamily = DEFAULT_FONT_FAMILY;
   // QuickChart's default palette for Chart.js 2 (Tableau 10), so its examples look the same.
   const colorschemes = Chart.defaults.global.plugins.colorschemes as { scheme: string };

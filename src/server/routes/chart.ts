@@ -5,6 +5,7 @@ import type { RenderPool } from '../../pool/render-pool.js';
 import type { RawChartRequest } from '../../render/chart-request.js';
 import type { ClientBudget } from '../client-budget.js';
 import { sendError, wantsErrorImage } from '../error-reply.js';
+import { queryIfPlusIsSpace } from '../query-string.js';
 import { roundMs } from '../round-ms.js';
 
 interface ChartRouteDependencies {
@@ -31,7 +32,7 @@ export function registerChartRoutes(app: FastifyInstance, deps: ChartRouteDepend
     if (refused) throw refused;
   };
   app.get('/chart', { onRequest: admit }, (request, reply) =>
-    handleChart(request, reply, { kind: 'query', params: request.query as Record<string, string> }, deps),
+    handleChart(request, reply, { kind: 'query', params: request.query as Record<string, string>, paramsIfPlusIsSpace: queryIfPlusIsSpace(request.url) }, deps),
   );
   app.post('/chart', { onRequest: admit }, (request, reply) => handleChart(request, reply, asRawBody(request.body), deps));
 }

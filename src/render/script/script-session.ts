@@ -1,0 +1,221 @@
+import { getQuickJS, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime, type QuickJSWASMModule } from 'quickjs-emscripten';
+import { performance } from 'node:perf_hooks';
+import { ChartdError } from '../../errors.js';
+import { snapshotArguments, snapshotThis } from './callback-arguments.js';
+import { MARKERS } from './markers.js';
+import { PRELUDE } from './prelude.js';
+
+/** Bounds of one render's sandbox. */
+export interface ScriptLimits {
+  /** Memory the sandbox's heap may use. */
+  maxScriptMemoryBytes: number;
+  /** Time the sandbox may run over the whole render: evaluating the config and every callback. */
+  maxScriptTimeMs: number;
+  /** Callbacks Chart.js and its plugins may call over the whole render. */
+  maxScriptCalls: number;
+  /** JSON text of what the config evaluates to, or of one callback's result. */
+  maxScriptOutputBytes: number;
+}
+
+let engine: QuickJSWASMModule | undefined;
+let loading: Promise<QuickJSWASMModule> | undefined;
+let live = 0;
+
+/**
+ * Loads the WebAssembly JavaScript engine (QuickJS) once per process, ~20 ms.
+ * Workers do it while warming up; the library does it before a config that needs it.
+ */
+export async function loadScriptEngine(): Promise<void> {
+  loading ??= getQuickJS().then((module) => (engine = module));
+  await loading;
+}
+
+/** Sandboxes alive now in this process: 0 between renders, or a leak. */
+export function liveScriptSessions(): number {
+  return live;
+}
+
+/**
+ * One render's JavaScript sandbox: a QuickJS runtime and context in WebAssembly,
+ * with a memory limit, a time budget for the whole render and a cap on callback
+ * calls. It evaluates a JavaScript-literal config, hands back plain data with
+ * markers where functions and helpers were, and runs those functions when
+ * Chart.js calls their stubs. Nothing of the host reaches it: arguments are
+ * JSON snapshots. Dispose it (renderJob does, on every path).
+ */
+export class ScriptSession implements Disposable {
+  readonly #limits: ScriptLimits;
+  readonly #runtime: QuickJSRuntime;
+  readonly #context: QuickJSContext;
+  readonly #bridge: { exportConfig: QuickJSHandle; call: QuickJSHandle };
+  readonly #sentScales = new Set<string>();
+  #remainingMs: number;
+  #calls = 0;
+  /** After a timeout or out-of-memory the sandbox is not to be trusted again: every later call fails the same way. */
+  #broken: ChartdError | undefined;
+  #disposed = false;
+  /** The config text last evaluated, to point at where a syntax error is. */
+  #configText = '';
+
+  constructor(limits: ScriptLimits) {
+    if (!engine) throw new ChartdError('INTERNAL', 'the script engine is not loaded: await loadScriptEngine() first');
+    this.#limits = limits;
+    this.#remainingMs = limits.maxScriptTimeMs;
+    this.#runtime = engine.newRuntime();
+    this.#runtime.setMemoryLimit(limits.maxScriptMemoryBytes);
+    this.#runtime.setMaxStackSize(512 * 1024);
+    this.#context = this.#runtime.newContext();
+    live++;
+    try {
+      this.#evaluateVoid(PRELUDE, 'prelude.js');
+      const bridge = this.#context.getProp(this.#context.global, MARKERS.bridge);
+      this.#bridge = { exportConfig: this.#context.getProp(bridge, 'exportConfig'), call: this.#context.getProp(bridge, 'call') };
+      bridge.dispose();
+    } catch (error) {
+      this[Symbol.dispose]();
+      throw error;
+    }
+  }
+
+  /**
+   * Evaluates config text as one JavaScript expression; returns it as plain data
+   * (JSON), with markers for functions, Dates and helpers. The chart's size is what
+   * QuickChart's gradient helpers measure against.
+   */
+  evaluateConfig(text: string, width: number, height: number): unknown {
+    return this.#run('the config', () => {
+      const context = this.#context;
+      // A config pasted from code often ends with a semicolon: one expression, without it.
+      this.#configText = text;
+      const result = context.evalCode(`(${text.replace(/;\s*$/, '')}\n)`, 'chart.js');
+      const value = this.#unwrap(result, 'the config');
+      const sizes = [context.newNumber(width), context.newNumber(height)];
+      try {
+        return this.#decodeText(this.#unwrap(context.callFunction(this.#bridge.exportConfig, context.undefined, value, ...sizes), 'the config'));
+      } finally {
+        value.dispose();
+        for (const handle of sizes) handle.dispose();
+      }
+    });
+  }
+
+  /** Calls callback `id` for Chart.js: `self` and `args` cross as snapshots; the result comes back as plain data with markers. */
+  call(id: number, self: unknown, args: unknown[]): unknown {
+    if (++this.#calls > this.#limits.maxScriptCalls) {
+      throw new ChartdError('SCRIPT_TOO_MANY_CALLS', `the config's functions were called more than ${this.#limits.maxScriptCalls} times in one render`);
+    }
+    return this.#run(`callback ${id}`, () => {
+      const context = this.#context;
+      const handles = [context.newNumber(id), context.newString(snapshotThis(self, this.#sentScales)), context.newString(snapshotArguments(args))];
+      try {
+        return this.#decodeText(this.#unwrap(context.callFunction(this.#bridge.call, context.undefined, ...handles), 'a callback'));
+      } finally {
+        for (const handle of handles) handle.dispose();
+      }
+    });
+  }
+
+  get calls(): number {
+    return this.#calls;
+  }
+
+  /** Never part of a job's JSON (an ETag): the config text is. */
+  toJSON(): undefined {
+    return undefined;
+  }
+
+  [Symbol.dispose](): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    live--;
+    // Every handle before its context, the context before its runtime: QuickJS aborts on a leaked handle.
+    this.#bridge?.exportConfig.dispose();
+    this.#bridge?.call.dispose();
+    this.#context.dispose();
+    this.#runtime.dispose();
+  }
+
+  #evaluateVoid(code: string, filename: string): void {
+    this.#unwrap(this.#context.evalCode(code, filename), filename).dispose();
+  }
+
+  /** Runs sandbox code within what is left of the render's time budget. */
+  #run<T>(what: string, body: () => T): T {
+    if (this.#disposed) throw new ChartdError('INTERNAL', 'the render\'s sandbox was already disposed');
+    if (this.#broken) throw this.#broken;
+    if (this.#remainingMs <= 0) throw this.#fail(timeout(this.#limits));
+    const started = performance.now();
+    const deadline = started + this.#remainingMs;
+    this.#runtime.setInterruptHandler(() => performance.now() > deadline);
+    try {
+      return body();
+    } catch (error) {
+      if (error instanceof ChartdError && (error.code === 'SCRIPT_TIMEOUT' || error.code === 'SCRIPT_OUT_OF_MEMORY')) throw this.#fail(error);
+      throw error;
+    } finally {
+      this.#remainingMs -= performance.now() - started;
+      void what;
+    }
+  }
+
+  #fail(error: ChartdError): ChartdError {
+    this.#broken = error;
+    return error;
+  }
+
+  #unwrap(result: { value: QuickJSHandle } | { error: QuickJSHandle }, what: string): QuickJSHandle {
+    if ('value' in result) return result.value;
+    const dumped = this.#context.dump(result.error) as DumpedError | string;
+    result.error.dispose();
+    throw this.#toError(dumped, what);
+  }
+
+  #decodeText(handle: QuickJSHandle): unknown {
+    let text: string;
+    try {
+      text = this.#context.getString(handle);
+    } finally {
+      handle.dispose();
+    }
+    if (text.length > this.#limits.maxScriptOutputBytes) {
+      throw new ChartdError('SCRIPT_ERROR', `a function of the config returned ${text.length} characters of data, over the limit of ${this.#limits.maxScriptOutputBytes}`);
+    }
+    return (JSON.parse(text) as { v: unknown }).v;
+  }
+
+  /** " (line 1 column 35, near "...")" from QuickJS's stack line; the config was wrapped in "(" on line 1. */
+  #locate(stack: string | undefined): string {
+    const match = /chart\.js:(\d+):(\d+)/.exec(stack ?? '');
+    if (!match) return '';
+    const line = Number(match[1]);
+    const column = Number(match[2]) - (line === 1 ? 1 : 0);
+    const text = this.#configText.split('\n')[line - 1] ?? '';
+    const start = Math.max(0, column - 21);
+    return ` (line ${line} column ${column}, near "${text.slice(start, column + 20).trim()}")`;
+  }
+
+  #toError(dumped: DumpedError | string, what: string): ChartdError {
+    const name = typeof dumped === 'object' && dumped ? String(dumped.name ?? 'Error') : 'Error';
+    const message = typeof dumped === 'object' && dumped ? String(dumped.message ?? '') : String(dumped);
+    if (name === 'InternalError' && message === 'interrupted') return timeout(this.#limits);
+    if (name === 'InternalError' && message === 'out of memory') {
+      return new ChartdError('SCRIPT_OUT_OF_MEMORY', `the config's JavaScript needed more than ${Math.round(this.#limits.maxScriptMemoryBytes / 1024 / 1024)} MiB`);
+    }
+    if (name === 'SyntaxError' && what === 'the config') {
+      const where = typeof dumped === 'object' ? this.#locate(dumped.stack) : '';
+      return new ChartdError('CONFIG_SYNTAX', `chart is neither JSON nor a JavaScript expression: ${message.slice(0, 300)}${where}`);
+    }
+    return new ChartdError('SCRIPT_ERROR', `${what} threw ${name}: ${message.slice(0, 300)}`);
+  }
+}
+
+interface DumpedError {
+  name?: string;
+  message?: string;
+  /** QuickJS puts a syntax error's place here: "    at chart.js:1:36". */
+  stack?: string;
+}
+
+function timeout(limits: ScriptLimits): ChartdError {
+  return new ChartdError('SCRIPT_TIMEOUT', `the config's JavaScript ran for more than ${limits.maxScriptTimeMs} ms in one render`);
+}
