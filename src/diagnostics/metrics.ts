@@ -89,7 +89,7 @@ export function createServiceMetrics(deps: {
     queueWait.observe(event.queueWaitMs / 1000);
     if (event.error) renderErrors.labels(event.error.code).inc();
     if (event.outcome === 'rendered' && event.job) {
-      renderDuration.labels(`chartjs${event.job.version}`, event.job.format).observe(event.renderMs / 1000);
+      renderDuration.labels(event.job.engine, event.job.format).observe(event.renderMs / 1000);
     }
   });
   pool.on('restart', (reason) => restarts.labels(reason).inc());
@@ -158,6 +158,7 @@ export function createServiceMetrics(deps: {
   perWorker('chartd_worker_resident_bytes', "Resident memory (RSS, native memory included) of the worker's process, read from the OS", (w) => w.residentBytes);
   perWorker('chartd_worker_renders', 'Renders served by the worker now in this slot', (w) => w.renders);
   perWorker('chartd_worker_age_seconds', 'Age of the worker now in this slot', (w) => w.ageMs / 1000);
+  perWorker('chartd_worker_live_sandboxes', 'Script sandboxes alive in the worker after its last render: 0, or a leak', (w) => w.liveSandboxes);
 
   new Counter({
     name: 'chartd_worker_cpu_seconds_total',

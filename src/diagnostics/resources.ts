@@ -55,6 +55,7 @@ export async function describeResources(deps: {
       heapPostGcBytes: worker.heapPostGcBytes ?? null,
       externalBytes: worker.externalBytes,
       liveCharts: worker.liveCharts,
+      liveSandboxes: worker.liveSandboxes,
       leakedHandles: { chart: worker.leakedCharts, canvas: worker.leakedCanvases },
     })),
     restarts: stats.restarts,

@@ -55,6 +55,7 @@ export interface WorkerInfo {
   /** CPU time of this process so far. */
   cpuSeconds: number;
   liveCharts: number;
+  liveSandboxes: number;
   leakedCharts: number;
   leakedCanvases: number;
   /** Age of the job it is rendering, if any. */

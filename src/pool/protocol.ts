@@ -58,6 +58,8 @@ export interface WorkerStats {
   heapPostGcBytes: number | undefined;
   /** Chart.js instances alive in the worker (0 between renders, or a leak). */
   liveCharts: number;
+  /** Script sandboxes (QuickJS runtimes) alive in the worker (0 between renders, or a leak). */
+  liveSandboxes: number;
   leakedCharts: number;
   leakedCanvases: number;
 }

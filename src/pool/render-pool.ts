@@ -163,6 +163,7 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
         residentBytes: worker.residentBytes,
         cpuSeconds: worker.usage?.cpuSeconds ?? 0,
         liveCharts: stats.liveCharts,
+        liveSandboxes: stats.liveSandboxes,
         leakedCharts: stats.leakedCharts,
         leakedCanvases: stats.leakedCanvases,
         currentTaskAgeMs: slot.task?.startedAt === undefined ? undefined : now - slot.task.startedAt,

@@ -6,9 +6,11 @@ import { answerChartRequest } from '../render/answer-chart-request.js';
 import { countLiveCharts, getChartJsRuntime } from '../render/chartjs/runtimes.js';
 import { registerBundledFonts } from '../render/fonts.js';
 import { DEFAULT_LIMITS, type RenderLimits } from '../render/limits.js';
-import { loadScriptEngine } from '../render/script/script-session.js';
+import { liveScriptSessions, loadScriptEngine } from '../render/script/script-session.js';
 import { createRenderJob, renderJob } from '../render/render-chart.js';
 import { leakedHandleCounts } from '../render/leak-sentinel.js';
+import { resolveQrJob } from '../render/qr/qr-job.js';
+import { renderQr } from '../render/qr/render-qr.js';
 import { CHARTD_VERSION } from '../version.js';
 import { RENDER_LIMITS_ENV, toWireAnswer, type HeapSnapshotMessage, type PoolToWorkerMessage, type ProfileMessage, type RenderMessage, type WorkerStats, type WorkerToPoolMessage } from './protocol.js';
 
@@ -48,6 +50,7 @@ function readStats(): WorkerStats {
     rssBytes: memory.rss,
     heapPostGcBytes: readPostGcHeapBytes(),
     liveCharts: countLiveCharts(),
+    liveSandboxes: liveScriptSessions(),
     leakedCharts: leaked.chart,
     leakedCanvases: leaked.canvas,
   };
@@ -132,4 +135,5 @@ async function warmUp(): Promise<void> {
     await warm(version, 'png');
   }
   for (const format of ['webp', 'jpeg', 'svg', 'pdf'] as const) await warm(2, format);
+  await renderQr(resolveQrJob({ text: 'chartd' })).catch(() => undefined);
 }

@@ -53,6 +53,7 @@ export const EMPTY_WORKER_STATS: Readonly<WorkerStats> = Object.freeze({
   rssBytes: 0,
   heapPostGcBytes: undefined,
   liveCharts: 0,
+  liveSandboxes: 0,
   leakedCharts: 0,
   leakedCanvases: 0,
 });

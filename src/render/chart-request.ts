@@ -12,10 +12,14 @@ export type RawChartRequest =
   /** `paramsIfPlusIsSpace`: the same query read with '+' as a space, when it has a '+'. */
   | { kind: 'query'; params: Record<string, string>; paramsIfPlusIsSpace?: Record<string, string> | undefined }
   | { kind: 'json'; body: Uint8Array }
-  | { kind: 'form'; body: Uint8Array };
+  | { kind: 'form'; body: Uint8Array }
+  /** GET /qr: QuickChart's QR code parameters. */
+  | { kind: 'qr'; params: Record<string, string> }
+  /** GET /chart?cht=... and GET /gchart: Google Image Charts parameters ('+' read as a space). */
+  | { kind: 'gchart'; params: Record<string, string> };
 
-/** Decodes a raw request into the loose RenderRequest that createRenderJob resolves. */
-export function readChartRequest(raw: RawChartRequest): RenderRequest {
+/** Decodes a raw chart request into the loose RenderRequest that createRenderJob resolves. */
+export function readChartRequest(raw: Extract<RawChartRequest, { kind: 'query' | 'json' | 'form' }>): RenderRequest {
   switch (raw.kind) {
     case 'query':
       return toRenderRequest(raw.params, raw.paramsIfPlusIsSpace);
@@ -28,7 +32,7 @@ export function readChartRequest(raw: RawChartRequest): RenderRequest {
 
 /** Size of what the client sent, for the resources page (never the content). */
 export function rawRequestBytes(raw: RawChartRequest): number {
-  if (raw.kind !== 'query') return raw.body.byteLength;
+  if (raw.kind === 'json' || raw.kind === 'form') return raw.body.byteLength;
   let bytes = 0;
   for (const [key, value] of Object.entries(raw.params)) bytes += key.length + value.length;
   return bytes;

@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { RenderJob } from './job.js';
-
 /**
- * A strong ETag from the normalized job: the same chart asked for by GET or POST,
- * with long or short parameter names, gets the same tag. The chartd version is
- * part of it, since an upgrade may draw the same config differently.
+ * A strong ETag from the normalized job (a RenderJob, a QR code's parameters):
+ * the same chart asked for by GET or POST, with long or short parameter names,
+ * gets the same tag. The chartd version is part of it, since an upgrade may draw
+ * the same config differently.
  */
-export function computeEtag(job: RenderJob, chartdVersion: string): string {
+export function computeEtag(job: object, chartdVersion: string): string {
   const hash = createHash('sha256').update(chartdVersion).update('\0').update(JSON.stringify(job)).digest('base64url');
   return `"${hash.slice(0, 32)}"`;
 }

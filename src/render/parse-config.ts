@@ -65,6 +65,7 @@ function parseText(text: string, limits: RenderLimits, options: ParseOptions): P
   const literal = parseLiteral(text);
   if (literal.ok) return { config: requireObject(literal.value) };
   if (!limits.allowScripts) throw literalError(text, literal.error);
+  checkNesting(text, limits.maxDepth * SCRIPT_NESTING_FACTOR);
   const script = new ScriptSession(limits);
   try {
     const value = decodeNumbers(script.evaluateConfig(text, options.width, options.height));
@@ -72,6 +73,32 @@ function parseText(text: string, limits: RenderLimits, options: ParseOptions): P
   } catch (error) {
     script[Symbol.dispose]();
     throw error;
+  }
+}
+
+/** Brackets a script may nest, per level of config depth allowed: room for the functions' own blocks. */
+const SCRIPT_NESTING_FACTOR = 4;
+
+/**
+ * Refuses text nested deeper than `max` brackets before the sandbox parses it:
+ * QuickJS's parser recurses on each, and text like "[[[[..." one megabyte deep
+ * would overflow its stack (costing the engine instance) for nothing.
+ */
+function checkNesting(text: string, max: number): void {
+  let depth = 0;
+  let quote: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quote) {
+      if (ch === '\\') i++;
+      else if (ch === quote) quote = undefined;
+    } else if (ch === '"' || ch === "'" || ch === '`') {
+      quote = ch;
+    } else if (ch === '(' || ch === '[' || ch === '{') {
+      if (++depth > max) throw new ChartdError('CONFIG_TOO_DEEP', `chart nests brackets more than ${max} deep (at character ${i + 1})`);
+    } else if (ch === ')' || ch === ']' || ch === '}') {
+      depth--;
+    }
   }
 }
 

@@ -20,7 +20,8 @@ export interface RequestState {
   queueWaitMs?: number;
   renderMs?: number;
   format?: string;
-  version?: number;
+  /** chartjs2, chartjs3, chartjs4 or qrcode. */
+  engine?: string;
   code?: string;
 }
 
@@ -47,7 +48,7 @@ const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 /** How often Node checks arriving requests against headersTimeout and requestTimeout (its default is 30 s). */
 const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000;
 
-/** The public HTTP API: /chart, /healthz, /readyz. Nothing operational is served here. */
+/** The public HTTP API: /chart, /qr, /gchart, /healthz, /readyz. Nothing operational is served here. */
 export async function buildApp({ options, pool, budget, observeRequest }: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: options.logLevel, base: { service: 'chartd' } },

@@ -70,6 +70,20 @@ test('constant expressions: new Date(ms) on a time axis, Math.PI, string concate
   assert.ok(differingFraction(half, full) > 0.05, 'Math.PI made a half doughnut');
 });
 
+test('numbers format as Node formats them: toLocaleString and Intl.NumberFormat with options', async () => {
+  const title = (text: string) => `{type:'bar',data:{datasets:[{data:[1]}]},options:{legend:{display:false},title:{display:true,fontSize:20,text:${text}}}}`;
+  const cases = [
+    ['(1234567.891).toLocaleString()', (1234567.891).toLocaleString('en-US')],
+    ["(1234.5).toLocaleString('en-US', { minimumFractionDigits: 2 })", (1234.5).toLocaleString('en-US', { minimumFractionDigits: 2 })],
+    ["new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' }).format(98765.4)", new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' }).format(98765.4)],
+    ["Intl.NumberFormat('en-US', { style: 'percent' }).format(0.256)", new Intl.NumberFormat('en-US', { style: 'percent' }).format(0.256)],
+  ] as const;
+  for (const [expression, expected] of cases) {
+    const [computed, literal] = await Promise.all([render(title(expression)), render(title(JSON.stringify(expected)))]);
+    assert.equal(differingFraction(computed, literal), 0, `${expression} draws "${expected}"`);
+  }
+});
+
 test("QuickChart's helpers: getGradientFillHelper and pattern.draw", async () => {
   const gradient = await render("{type:'bar',data:{labels:['a'],datasets:[{data:[10],backgroundColor:getGradientFillHelper('vertical',['rgb(255,0,0)','rgb(0,0,255)'])}]},options:{legend:{display:false},scales:{yAxes:[{ticks:{beginAtZero:true}}]}}}");
   const x = Math.round(gradient.width / 2);

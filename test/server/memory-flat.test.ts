@@ -71,3 +71,74 @@ test(`RSS of the whole process tree stays flat over ${REQUESTS} HTTP renders thr
   const restarts = service.pool.stats().restarts;
   assert.equal(restarts.crash + restarts.deadline, 0);
 });
+
+const MIXED_REQUESTS = 3_000;
+
+/** Callbacks, QR codes and Google charts: the sandboxes, the QR encoder and the converted configs. */
+function mixedRequest(i: number): { url: string; init?: RequestInit } {
+  const n = 5 + (i % 20);
+  const values = Array.from({ length: n }, (_, k) => (k * 7 + i) % 50);
+  switch (i % 8) {
+    case 0:
+    case 1: {
+      const version = 2 + (i % 3);
+      const axis = version === 2 ? 'yAxes:[{ticks:{callback:(v) => "$" + v.toLocaleString()}}]' : 'y:{ticks:{callback:(v) => v + "%"}}';
+      const chart = `{type:'bar',data:{labels:${JSON.stringify(values.map((_, k) => `L${k}`))},datasets:[{data:${JSON.stringify(values)},backgroundColor:(c) => c.dataIndex % 2 ? 'red' : 'blue'}]},options:{plugins:{datalabels:{display:true,formatter:(v, ctx) => (v * 100 / ctx.dataset.data.reduce((a, b) => a + b, 0)).toFixed(1) + '%'}},scales:{${axis}}}}`;
+      return { url: '/chart', init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ chart, version: String(version), width: 300, height: 200 }) } };
+    }
+    case 2:
+    case 3:
+      return { url: `/qr?text=${encodeURIComponent(`https://example.com/item/${i}?ref=${'x'.repeat(i % 200)}`)}&size=${150 + (i % 4) * 150}&format=${i % 3 ? 'png' : 'svg'}&ecLevel=${'LMQH'[i % 4]}` };
+    case 4:
+      return { url: `/chart?cht=p&chs=300x200&chd=t:${values.slice(0, 5).join(',')}&chl=${values.slice(0, 5).map((v) => `v${v}`).join('|')}&chdl=a|b|c|d|e` };
+    case 5:
+      return { url: `/gchart?cht=bvs&chs=300x200&chd=t:${values.join(',')}|${values.reverse().join(',')}&chxt=x,y&chxl=0:|start|end&chco=ff0000,0000ff` };
+    case 6:
+      return { url: `/chart?cht=qr&chs=200x200&chl=${encodeURIComponent(`order ${i}`)}&chld=M|2` };
+    default: {
+      // Hostile scripts: a memory bomb, a stack overflow (the engine instance is replaced), an endless loop.
+      const hostile = [
+        "{type:'bar',data:{datasets:[{data:(() => { const a = []; for (;;) a.push('x'.repeat(1000)); })()}]}}",
+        "{type:'bar',data:{datasets:[{data:[(function f(){ return f(); })()]}]}}",
+        "{type:'bar',data:{datasets:[{data:[1],backgroundColor:() => { throw new Error('no'); }}]}}",
+      ][Math.floor(i / 8) % 3]!;
+      return { url: '/chart', init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ chart: hostile }) } };
+    }
+  }
+}
+
+test(`RSS stays flat and every sandbox is disposed over ${MIXED_REQUESTS} requests with callbacks, QR codes and Google charts`, { timeout: 600_000 }, async (t) => {
+  const service = await startTestService({ workers: 2, queue: 64, maxRendersPerWorker: 1_000_000 });
+  t.after(() => service.close());
+  const samples: Array<[number, number]> = [];
+  const statuses = new Map<number, number>();
+  let next = 0;
+  let done = 0;
+  const client = async () => {
+    while (next < MIXED_REQUESTS) {
+      const { url, init } = mixedRequest(next++);
+      const response = await fetch(`${service.url}${url}`, init);
+      await response.arrayBuffer();
+      statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+      if (++done % SAMPLE_EVERY === 0) {
+        const reads: number[] = [];
+        for (let r = 0; r < 5; r++) reads.push(treeRssBytes(process.pid));
+        samples.push([done, reads.sort((a, b) => a - b)[2]!]);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, client));
+
+  const hostile = MIXED_REQUESTS / 8;
+  assert.equal(statuses.get(400), hostile, JSON.stringify([...statuses]));
+  assert.equal(statuses.get(200), MIXED_REQUESTS - hostile, JSON.stringify([...statuses]));
+  const secondHalf = samples.filter(([at]) => at >= MIXED_REQUESTS / 2);
+  const mbPerThousand = (slope(secondHalf) * 1000) / 1024 / 1024;
+  const report = samples.map(([at, rss]) => `${at}: ${(rss / 1024 / 1024).toFixed(0)} MB`).join(', ');
+  t.diagnostic(`RSS slope over the second half: ${mbPerThousand.toFixed(2)} MB per 1,000 requests; ${report}`);
+  assert.ok(mbPerThousand < 20, `RSS grows ${mbPerThousand.toFixed(2)} MB per 1,000 requests: ${report}`);
+  const workers = service.pool.stats().workers;
+  assert.deepEqual(workers.map((worker) => worker.liveSandboxes), workers.map(() => 0), 'no sandbox outlived its render');
+  assert.deepEqual(workers.map((worker) => worker.liveCharts), workers.map(() => 0));
+  assert.equal(service.pool.stats().restarts.crash, 0);
+});

@@ -24,7 +24,7 @@ const MAX_RESULT_DEPTH = 16;
 export function bindScripts(config: Record<string, unknown>, session: ScriptSession, target: DrawingTarget): void {
   const bind = (value: unknown, depth: number): unknown => {
     const marker = markerOf(value);
-    if (marker) return resolveMarker(marker, session, target, depth);
+    if (marker) return resolveMarker(marker, session, target);
     if (depth > 64 || value === null || typeof value !== 'object') return value;
     if (Array.isArray(value)) {
       for (let i = 0; i < value.length; i++) value[i] = bind(value[i], depth + 1);
@@ -37,7 +37,7 @@ export function bindScripts(config: Record<string, unknown>, session: ScriptSess
   bind(config, 0);
 }
 
-function resolveMarker(marker: NonNullable<ReturnType<typeof markerOf>>, session: ScriptSession, target: DrawingTarget, depth: number): unknown {
+function resolveMarker(marker: NonNullable<ReturnType<typeof markerOf>>, session: ScriptSession, target: DrawingTarget): unknown {
   switch (marker.kind) {
     case 'fn': {
       const id = Number(marker.payload);
@@ -57,13 +57,12 @@ function resolveMarker(marker: NonNullable<ReturnType<typeof markerOf>>, session
     case 'pattern':
       return makePattern(marker.payload);
   }
-  void depth;
 }
 
 /** A callback's result: plain data (markers resolved), never a function, a __proto__ key or an unbounded graph. */
 function toResult(value: unknown, session: ScriptSession, target: DrawingTarget, depth: number): unknown {
   const marker = markerOf(value);
-  if (marker) return marker.kind === 'fn' ? undefined : resolveMarker(marker, session, target, depth);
+  if (marker) return marker.kind === 'fn' ? undefined : resolveMarker(marker, session, target);
   if (value === null || typeof value !== 'object') return value;
   if (depth >= MAX_RESULT_DEPTH) return undefined;
   if (Array.isArray(value)) return value.map((item) => toResult(item, session, target, depth + 1));

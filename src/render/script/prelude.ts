@@ -7,8 +7,9 @@ import { MARKERS } from './markers.js';
  * scale and context objects a callback receives) crosses as marker objects
  * (markers.ts). The sandbox has no timers, no I/O and nothing of the host's: a
  * callback sees its own config and plain snapshots of what Chart.js passes.
+ * String.raw: the source keeps its backslashes (the regular expressions need them).
  */
-export const PRELUDE = `(() => {
+export const PRELUDE = String.raw`(() => {
   'use strict';
   const M = ${JSON.stringify(MARKERS)};
   const functions = [];
@@ -22,18 +23,7 @@ export const PRELUDE = `(() => {
   globalThis.getGradientFillHelper = (direction, colors, dimensions) => ({ [M.gradient]: { direction, colors, dimensions } });
   globalThis.pattern = { draw: (shape, background, foreground, size) => ({ [M.pattern]: { shape, background, foreground, size } }) };
 
-  // QuickJS has no Intl: Node's default (en-US) grouping for the common number.toLocaleString().
-  const plainToLocale = Number.prototype.toLocaleString;
-  Number.prototype.toLocaleString = function (locales, options) {
-    if (locales !== undefined || options !== undefined || !Number.isFinite(Number(this))) return plainToLocale.call(this);
-    const n = Number(this);
-    const rounded = Math.round(Math.abs(n) * 1000) / 1000;
-    const [whole, fraction] = String(rounded).split('.');
-    const grouped = whole.replace(/\\B(?=(\\d{3})+(?!\\d))/g, ',');
-    return (n < 0 && rounded !== 0 ? '-' : '') + grouped + (fraction ? '.' + fraction : '');
-  };
-
-  // QuickJS has no Intl either: NumberFormat's common options, in en-US and the like.
+  // QuickJS has no Intl: NumberFormat's common options, in en-US and the like.
   if (typeof globalThis.Intl === 'undefined') {
     const SYMBOLS = { USD: '$', EUR: '€', GBP: '£', JPY: '¥', INR: '₹', CNY: '¥', KRW: '₩', BRL: 'R$', CAD: 'CA$', AUD: 'A$' };
     const group = (digits, separator) => digits.replace(/\B(?=(\d{3})+(?!\d))/g, separator);
@@ -63,6 +53,12 @@ export const PRELUDE = `(() => {
     }
     globalThis.Intl = { NumberFormat: function (locale, options) { return new NumberFormat(locale, options); } };
   }
+  // number.toLocaleString(locale, options) as Node formats it: through NumberFormat (en-US grouping by default).
+  const plainToLocale = Number.prototype.toLocaleString;
+  Number.prototype.toLocaleString = function (locales, options) {
+    const n = Number(this);
+    return Number.isFinite(n) ? globalThis.Intl.NumberFormat(locales, options).format(n) : plainToLocale.call(this);
+  };
 
   function encode(value) {
     const text = JSON.stringify({ v: value }, function (key, json) {

@@ -1,4 +1,4 @@
-import { getQuickJS, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime, type QuickJSWASMModule } from 'quickjs-emscripten';
+import { newQuickJSWASMModule, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime, type QuickJSWASMModule } from 'quickjs-emscripten';
 import { performance } from 'node:perf_hooks';
 import { ChartdError } from '../../errors.js';
 import { snapshotArguments, snapshotThis } from './callback-arguments.js';
@@ -20,19 +20,50 @@ export interface ScriptLimits {
 let engine: QuickJSWASMModule | undefined;
 let loading: Promise<QuickJSWASMModule> | undefined;
 let live = 0;
+let engineReplacements = 0;
+
+/** QuickJS's own stack limit: well inside V8's, so most deep recursion stops in the sandbox. */
+const SANDBOX_STACK_BYTES = 256 * 1024;
 
 /**
- * Loads the WebAssembly JavaScript engine (QuickJS) once per process, ~20 ms.
- * Workers do it while warming up; the library does it before a config that needs it.
+ * Loads the WebAssembly JavaScript engine (QuickJS), ~20 ms; again after one was
+ * retired. Workers do it while warming up; the library before a config that needs it.
  */
 export async function loadScriptEngine(): Promise<void> {
-  loading ??= getQuickJS().then((module) => (engine = module));
+  loading ??= newQuickJSWASMModule().then((module) => (engine = module));
   await loading;
 }
 
 /** Sandboxes alive now in this process: 0 between renders, or a leak. */
 export function liveScriptSessions(): number {
   return live;
+}
+
+/** Engines retired after a script broke one (see retireEngine): 0 in a quiet process. */
+export function scriptEngineReplacements(): number {
+  return engineReplacements;
+}
+
+/**
+ * Drops a WebAssembly engine instance that a script may have left inconsistent:
+ * a stack overflow in QuickJS can leak objects (freeing the runtime then aborts),
+ * and one in V8's own frames (deep JSON.stringify) traps out of the module
+ * mid-call. Nothing runs in it again; the next sandbox gets a fresh instance, and
+ * the old one's memory goes with its last reference.
+ */
+function retireEngine(module: QuickJSWASMModule): void {
+  if (engine !== module) return;
+  engine = undefined;
+  loading = undefined;
+  engineReplacements++;
+}
+
+/** An exception from the engine itself rather than from the script: the instance is not to be trusted. */
+function isEngineFault(error: unknown): boolean {
+  if (error instanceof ChartdError) return false;
+  if (error instanceof RangeError) return true; // V8's stack overflowed inside WebAssembly frames
+  if (error instanceof Error && error.name === 'RuntimeError') return true; // a WebAssembly trap
+  return error instanceof Error && error.message.startsWith('Aborted(');
 }
 
 /**
@@ -45,6 +76,7 @@ export function liveScriptSessions(): number {
  */
 export class ScriptSession implements Disposable {
   readonly #limits: ScriptLimits;
+  readonly #module: QuickJSWASMModule;
   readonly #runtime: QuickJSRuntime;
   readonly #context: QuickJSContext;
   readonly #bridge: { exportConfig: QuickJSHandle; call: QuickJSHandle };
@@ -56,14 +88,19 @@ export class ScriptSession implements Disposable {
   #disposed = false;
   /** The config text last evaluated, to point at where a syntax error is. */
   #configText = '';
+  /** Why the interrupt handler stopped the script: time (the default) or memory. */
+  #interruptedForMemory = false;
+  /** The engine faulted or the stack overflowed: never call into this runtime again, not even to free it. */
+  #abandoned = false;
 
   constructor(limits: ScriptLimits) {
     if (!engine) throw new ChartdError('INTERNAL', 'the script engine is not loaded: await loadScriptEngine() first');
     this.#limits = limits;
     this.#remainingMs = limits.maxScriptTimeMs;
+    this.#module = engine;
     this.#runtime = engine.newRuntime();
     this.#runtime.setMemoryLimit(limits.maxScriptMemoryBytes);
-    this.#runtime.setMaxStackSize(512 * 1024);
+    this.#runtime.setMaxStackSize(SANDBOX_STACK_BYTES);
     this.#context = this.#runtime.newContext();
     live++;
     try {
@@ -83,7 +120,7 @@ export class ScriptSession implements Disposable {
    * QuickChart's gradient helpers measure against.
    */
   evaluateConfig(text: string, width: number, height: number): unknown {
-    return this.#run('the config', () => {
+    return this.#run(() => {
       const context = this.#context;
       // A config pasted from code often ends with a semicolon: one expression, without it.
       this.#configText = text;
@@ -104,7 +141,7 @@ export class ScriptSession implements Disposable {
     if (++this.#calls > this.#limits.maxScriptCalls) {
       throw new ChartdError('SCRIPT_TOO_MANY_CALLS', `the config's functions were called more than ${this.#limits.maxScriptCalls} times in one render`);
     }
-    return this.#run(`callback ${id}`, () => {
+    return this.#run(() => {
       const context = this.#context;
       const handles = [context.newNumber(id), context.newString(snapshotThis(self, this.#sentScales)), context.newString(snapshotArguments(args))];
       try {
@@ -128,11 +165,22 @@ export class ScriptSession implements Disposable {
     if (this.#disposed) return;
     this.#disposed = true;
     live--;
-    // Every handle before its context, the context before its runtime: QuickJS aborts on a leaked handle.
-    this.#bridge?.exportConfig.dispose();
-    this.#bridge?.call.dispose();
-    this.#context.dispose();
-    this.#runtime.dispose();
+    if (this.#abandoned) return; // its engine is retired: it goes when its last reference does
+    try {
+      // Every handle before its context, the context before its runtime: QuickJS aborts on a leaked handle.
+      this.#bridge?.exportConfig.dispose();
+      this.#bridge?.call.dispose();
+      this.#context.dispose();
+      this.#runtime.dispose();
+    } catch {
+      retireEngine(this.#module);
+    }
+  }
+
+  /** Leaves this runtime and its engine alone from now on (see retireEngine). */
+  #abandon(): void {
+    this.#abandoned = true;
+    retireEngine(this.#module);
   }
 
   #evaluateVoid(code: string, filename: string): void {
@@ -140,22 +188,44 @@ export class ScriptSession implements Disposable {
   }
 
   /** Runs sandbox code within what is left of the render's time budget. */
-  #run<T>(what: string, body: () => T): T {
+  #run<T>(body: () => T): T {
     if (this.#disposed) throw new ChartdError('INTERNAL', 'the render\'s sandbox was already disposed');
     if (this.#broken) throw this.#broken;
     if (this.#remainingMs <= 0) throw this.#fail(timeout(this.#limits));
     const started = performance.now();
     const deadline = started + this.#remainingMs;
-    this.#runtime.setInterruptHandler(() => performance.now() > deadline);
+    this.#runtime.setInterruptHandler(() => {
+      if (performance.now() > deadline) return true;
+      this.#interruptedForMemory = this.#heapBytes() > this.#limits.maxScriptMemoryBytes;
+      return this.#interruptedForMemory;
+    });
     try {
       return body();
     } catch (error) {
-      if (error instanceof ChartdError && (error.code === 'SCRIPT_TIMEOUT' || error.code === 'SCRIPT_OUT_OF_MEMORY')) throw this.#fail(error);
+      if (isEngineFault(error)) {
+        this.#abandon();
+        throw this.#fail(new ChartdError('SCRIPT_STACK_OVERFLOW', "the config's JavaScript recursed or nested too deeply for the sandbox (stack overflow)"));
+      }
+      if (error instanceof ChartdError && (error.code === 'SCRIPT_TIMEOUT' || error.code === 'SCRIPT_OUT_OF_MEMORY' || error.code === 'SCRIPT_STACK_OVERFLOW')) {
+        throw this.#fail(error);
+      }
       throw error;
     } finally {
       this.#remainingMs -= performance.now() - started;
-      void what;
     }
+  }
+
+  /**
+   * The sandbox's heap as QuickJS's own walk measures it. Its allocator limit
+   * (setMemoryLimit) refuses any one allocation past the limit, but in this
+   * WebAssembly build it counts the heap 8 bytes a block (it cannot read malloc's
+   * block sizes): a script of many small allocations would pass it unseen. So
+   * the heap is also measured whenever QuickJS checks for an interrupt (every
+   * ~10 ms of a busy script; ~0.5 ms a walk of a 32 MiB heap).
+   */
+  #heapBytes(): number {
+    const used = /^memory used\s+\d+\s+(\d+)/m.exec(this.#runtime.dumpMemoryUsage());
+    return used ? Number(used[1]) : 0;
   }
 
   #fail(error: ChartdError): ChartdError {
@@ -197,10 +267,14 @@ export class ScriptSession implements Disposable {
   #toError(dumped: DumpedError | string, what: string): ChartdError {
     const name = typeof dumped === 'object' && dumped ? String(dumped.name ?? 'Error') : 'Error';
     const message = typeof dumped === 'object' && dumped ? String(dumped.message ?? '') : String(dumped);
-    if (name === 'InternalError' && message === 'interrupted') return timeout(this.#limits);
-    if (name === 'InternalError' && message === 'out of memory') {
-      return new ChartdError('SCRIPT_OUT_OF_MEMORY', `the config's JavaScript needed more than ${Math.round(this.#limits.maxScriptMemoryBytes / 1024 / 1024)} MiB`);
+    const outOfMemory = () => new ChartdError('SCRIPT_OUT_OF_MEMORY', `the config's JavaScript needed more than ${Math.round(this.#limits.maxScriptMemoryBytes / 1024 / 1024)} MiB`);
+    if (name === 'InternalError' && message === 'interrupted') return this.#interruptedForMemory ? outOfMemory() : timeout(this.#limits);
+    if (message === 'stack overflow') {
+      // QuickJS can leak objects on this path, and then aborts when the runtime is freed.
+      this.#abandon();
+      return new ChartdError('SCRIPT_STACK_OVERFLOW', `${what === 'the config' ? "the config's JavaScript" : what} recursed or nested too deeply for the sandbox (stack overflow)`);
     }
+    if (name === 'InternalError' && message === 'out of memory') return outOfMemory();
     if (name === 'SyntaxError' && what === 'the config') {
       const where = typeof dumped === 'object' ? this.#locate(dumped.stack) : '';
       return new ChartdError('CONFIG_SYNTAX', `chart is neither JSON nor a JavaScript expression: ${message.slice(0, 300)}${where}`);

@@ -15,7 +15,7 @@ interface ChartRouteDependencies {
 }
 
 /**
- * GET /chart and POST /chart: QuickChart's API (docs/API.md). The main process
+ * GET /chart and POST /chart, GET /qr and GET /gchart: QuickChart's API (docs/API.md). The main process
  * only moves bytes: admission is decided before the body is read, and the raw
  * query or body goes to a worker, which parses, validates, renders and draws
  * error images. A hostile config costs a worker's time, never this event loop's.
@@ -31,10 +31,24 @@ export function registerChartRoutes(app: FastifyInstance, deps: ChartRouteDepend
     const refused = deps.pool.checkAdmission() ?? deps.budget?.check(request.ip);
     if (refused) throw refused;
   };
-  app.get('/chart', { onRequest: admit }, (request, reply) =>
-    handleChart(request, reply, { kind: 'query', params: request.query as Record<string, string>, paramsIfPlusIsSpace: queryIfPlusIsSpace(request.url) }, deps),
-  );
+  app.get('/chart', { onRequest: admit }, (request, reply) => handleChart(request, reply, readChartQuery(request), deps));
   app.post('/chart', { onRequest: admit }, (request, reply) => handleChart(request, reply, asRawBody(request.body), deps));
+  app.get('/qr', { onRequest: admit }, (request, reply) =>
+    handleChart(request, reply, { kind: 'qr', params: request.query as Record<string, string> }, deps),
+  );
+  app.get('/gchart', { onRequest: admit }, (request, reply) => handleChart(request, reply, googleChartQuery(request), deps));
+}
+
+/** GET /chart: a Chart.js config, or (with `cht`) a Google Image Charts URL, as QuickChart tells them apart. */
+function readChartQuery(request: FastifyRequest): RawChartRequest {
+  const params = request.query as Record<string, string>;
+  if (Object.hasOwn(params, 'cht')) return googleChartQuery(request);
+  return { kind: 'query', params, paramsIfPlusIsSpace: queryIfPlusIsSpace(request.url) };
+}
+
+/** Google's chart URLs write spaces as '+' (chtt=Monthly+sales): read the query that way. */
+function googleChartQuery(request: FastifyRequest): RawChartRequest {
+  return { kind: 'gchart', params: queryIfPlusIsSpace(request.url) ?? (request.query as Record<string, string>) };
 }
 
 function asRawBody(body: unknown): RawChartRequest | undefined {
@@ -66,7 +80,7 @@ async function handleChart(request: FastifyRequest, reply: FastifyReply, raw: Ra
       state.renderMs = roundMs(outcome.renderMs);
       if (outcome.job) {
         state.format = outcome.job.format;
-        state.version = outcome.job.version;
+        state.engine = outcome.job.engine;
       }
       const cacheControl = `public, max-age=${options.cacheMaxAgeSeconds}`;
       switch (outcome.type) {
