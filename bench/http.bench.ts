@@ -2,6 +2,8 @@
  * HTTP throughput (issue 3): autocannon against a chartd started as a child
  * process, for the render-core scenarios at several concurrencies, next to the
  * in-process render throughput measured in the same run (the pool's overhead).
+ * Every request is a different body, so chartd's render cache never answers one
+ * (bench:cells measures repeated requests).
  * Knobs: BENCH_SECONDS (per cell, default 5), BENCH_WORKERS (default 2),
  * BENCH_CONCURRENCY (default "1,4,16"), BENCH_FORMAT (default png).
  * Run: npm run bench:http
@@ -70,13 +72,15 @@ const chartd = await startChartd();
 try {
   for (const scenario of SCENARIOS) {
     const single = await inProcessRendersPerSecond(scenario.request);
-    const body = JSON.stringify({ ...scenario.request, format: FORMAT });
+    // Each request a different chart (a counter in a field chartd ignores), so the render cache cannot answer it.
+    const body = JSON.stringify({ ...scenario.request, format: FORMAT, ref: '' });
+    let counter = 0;
     for (const connections of CONCURRENCY) {
       const result = await autocannon({
         url: `${chartd.url}/chart`,
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body,
+        requests: [{ setupRequest: (request: autocannon.Request) => ({ ...request, body: body.replace('"ref":""', `"ref":"${counter++}"`) }) }],
         connections,
         duration: SECONDS,
       });

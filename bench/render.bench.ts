@@ -8,7 +8,7 @@ import { createCanvas } from '@napi-rs/canvas';
 import { createRenderJob, renderJob } from '../src/index.js';
 import { prepareChartConfig } from '../src/render/chartjs/prepare-config.js';
 import { getChartJsRuntime } from '../src/render/chartjs/runtimes.js';
-import { encodePng, encodePngWithSkia } from '../src/render/encode.js';
+import { encodePng, encodePngWithSkia, encodeRaster, encodeWebpWithSkia } from '../src/render/encode.js';
 import { registerBundledFonts } from '../src/render/fonts.js';
 import { BENCH_FORMATS, SCENARIOS } from './scenarios.js';
 import { describeMachine, percentile, printTable } from './machine.js';
@@ -23,26 +23,41 @@ async function measureRenders(): Promise<Map<string, number>> {
       const request = { ...scenario.request, format };
       for (let i = 0; i < 5; i++) await renderJob(createRenderJob(request));
       const times: number[] = [];
+      const draws: number[] = [];
+      const encodes: number[] = [];
       let bytes = 0;
       const until = performance.now() + SECONDS * 1000;
       while (performance.now() < until || times.length < 10) {
         const start = performance.now();
         const result = await renderJob(createRenderJob(request));
         times.push(performance.now() - start);
+        // Draw: parse-to-drawn (Chart.js layout and Skia); encode: the image bytes (for SVG and PDF, writing the document).
+        draws.push(result.timings.drawMs);
+        encodes.push(result.timings.encodeMs);
         bytes = result.body.length;
       }
-      times.sort((a, b) => a - b);
+      for (const list of [times, draws, encodes]) list.sort((a, b) => a - b);
       const mean = times.reduce((sum, t) => sum + t, 0) / times.length;
       rendersPerSecond.set(`${scenario.name}|${format}`, 1000 / mean);
-      rows.push([scenario.name, format, (1000 / mean).toFixed(1), mean.toFixed(2), percentile(times, 50).toFixed(2), percentile(times, 99).toFixed(2), bytes]);
+      rows.push([
+        scenario.name,
+        format,
+        (1000 / mean).toFixed(1),
+        mean.toFixed(2),
+        percentile(times, 50).toFixed(2),
+        percentile(times, 99).toFixed(2),
+        percentile(draws, 50).toFixed(2),
+        percentile(encodes, 50).toFixed(2),
+        bytes,
+      ]);
     }
   }
-  printTable(['scenario', 'format', 'renders/s', 'ms/render', 'p50 ms', 'p99 ms', 'bytes'], rows);
+  printTable(['scenario', 'format', 'renders/s', 'ms/render', 'p50 ms', 'p99 ms', 'draw p50 ms', 'encode p50 ms', 'bytes'], rows);
   return rendersPerSecond;
 }
 
-/** PNG encoders on the same drawn canvas: QuickChart's default output, a 100-point line at 500x300 @2. */
-async function comparePngEncoders(): Promise<void> {
+/** PNG and WebP encoders on the same drawn canvas: QuickChart's default output, a 100-point line at 500x300 @2. */
+async function compareEncoders(): Promise<void> {
   registerBundledFonts();
   const job = createRenderJob({ ...SCENARIOS[0]!.request, width: 500, height: 300, devicePixelRatio: 2, version: '4' });
   const runtime = getChartJsRuntime(job.version);
@@ -50,7 +65,12 @@ async function comparePngEncoders(): Promise<void> {
   const chart = runtime.createChart(canvas, prepareChartConfig(job, runtime));
   try {
     const rows: Array<Array<string | number>> = [];
-    const encoders = { 'Skia encode("png") (baseline)': encodePngWithSkia, 'getImageData + libvips level 2, no filter (chartd)': encodePng };
+    const encoders = {
+      'Skia encode("png") (baseline)': encodePngWithSkia,
+      'getImageData + libvips level 2, no filter (chartd png)': encodePng,
+      'Skia encode("webp", 90)': encodeWebpWithSkia,
+      'getImageData + libvips webp q90 effort 0 (chartd webp)': (c: typeof canvas) => encodeRaster(c, 'webp'),
+    };
     const results: Record<string, { ms: number; bytes: number }> = {};
     for (const [name, encode] of Object.entries(encoders)) {
       for (let i = 0; i < 5; i++) await encode(canvas);
@@ -68,7 +88,7 @@ async function comparePngEncoders(): Promise<void> {
     for (const [name, { ms, bytes }] of Object.entries(results)) {
       rows.push([name, ms.toFixed(2), bytes, (baseline.ms / ms).toFixed(1) + 'x', (bytes / baseline.bytes).toFixed(2) + 'x']);
     }
-    console.log(`\nPNG encoders, ${canvas.width}x${canvas.height} pixels (median of 60)`);
+    console.log(`\nEncoders, ${canvas.width}x${canvas.height} pixels (median of 60)`);
     printTable(['encoder', 'median ms', 'bytes', 'speed vs Skia', 'size vs Skia'], rows);
   } finally {
     chart.destroy();
@@ -77,4 +97,4 @@ async function comparePngEncoders(): Promise<void> {
 
 console.log(`chartd render benchmark: ${describeMachine()}, ${SECONDS} s per cell, one thread\n`);
 await measureRenders();
-await comparePngEncoders();
+await compareEncoders();

@@ -29,6 +29,9 @@ import { chaosFigures, outcomeTable, summarizeLatency, summarizeMemory, type Che
 async function startChartd(options: SoakOptions): Promise<ServerProcess> {
   const args = [join(REPO_ROOT, 'bin', 'chartd.js'), 'serve', '--port', '0', '--admin-port', '0', '--workers', String(options.workers)];
   if (options.chaos) args.push('--worker-heap', String(DEFAULTS.chaosWorkerHeapMb));
+  // The mix draws from a fixed set of requests: a render cache would answer nearly all of them
+  // and leave the workers, whose memory the soak is about, idle. test/server/render-cache.test.ts soaks the cache.
+  args.push('--render-cache', '0');
   args.push(...options.serverArgs);
   // As `npm start` (package.json): glibc returns freed native memory (docs/OPERATIONS.md).
   const env: NodeJS.ProcessEnv = { ...process.env, MALLOC_TRIM_THRESHOLD_: '1048576', MALLOC_MMAP_THRESHOLD_: '1048576' };

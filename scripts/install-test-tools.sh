@@ -4,21 +4,29 @@
 #            and lints /metrics (test/deploy, test/diagnostics).
 #   go       (package golang-go): optional; `go tool pprof` reads chartd's profiles
 #            in test/diagnostics (the tests decode profiles themselves without it).
+#   redis-server (package redis-server) and PostgreSQL's initdb/pg_ctl/postgres
+#            (package postgresql, under /usr/lib/postgresql/*/bin): required; the
+#            shared chart stores are tested against private servers that the tests
+#            start on loopback and free ports (test/helpers/servers.ts). The
+#            packages' own services are not used (nor started without an init system).
 # Idempotent: does nothing for a tool already on PATH.
 set -euo pipefail
 
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+have_postgres() { compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; }
+have_postgres || need+=(postgresql)
 optional=()
 command -v go >/dev/null 2>&1 || optional+=(golang-go)
 
 if [ ${#need[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ]; then
-  echo "test tools present: $(promtool --version 2>&1 | head -n 1); $(go version)"
+  echo "test tools present: $(promtool --version 2>&1 | head -n 1); $(go version); $(redis-server --version | cut -d' ' -f1-3); $(ls -d /usr/lib/postgresql/*/bin | head -n 1)"
   exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
   if [ ${#need[@]} -gt 0 ]; then
-    echo "install-test-tools: promtool is missing and apt-get is not available; install Prometheus (it ships promtool)" >&2
+    echo "install-test-tools: ${need[*]} missing and apt-get is not available; install Prometheus (it ships promtool), Redis and PostgreSQL" >&2
     exit 1
   fi
   exit 0
@@ -44,4 +52,6 @@ if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; fi
 if [ ${#optional[@]} -gt 0 ]; then apt_install "${optional[@]}" || echo "install-test-tools: ${optional[*]} not installed; tests that use it will decode profiles themselves" >&2; fi
 
 command -v promtool >/dev/null 2>&1 || { echo "install-test-tools: promtool is still not on PATH" >&2; exit 1; }
+command -v redis-server >/dev/null 2>&1 || { echo "install-test-tools: redis-server is still not on PATH" >&2; exit 1; }
+have_postgres || { echo "install-test-tools: no /usr/lib/postgresql/*/bin/initdb after installing postgresql" >&2; exit 1; }
 echo "test tools: $(promtool --version 2>&1 | head -n 1); $(go version 2>/dev/null || echo 'go: not installed')"

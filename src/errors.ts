@@ -47,6 +47,7 @@ export const ERROR_CATALOG = {
   RATE_LIMITED: { statusCode: 429, title: 'Too many requests' },
   CLIENT_BUDGET_EXCEEDED: { statusCode: 429, title: 'Render time budget exceeded', retryAfterSeconds: 5 },
   NOT_FOUND: { statusCode: 404, title: 'Not found' },
+  CHART_NOT_FOUND: { statusCode: 404, title: 'Stored chart not found' },
   UNAUTHORIZED: { statusCode: 401, title: 'Unauthorized' },
   // The service protecting itself.
   QUEUE_FULL: { statusCode: 503, title: 'Render queue full', retryAfterSeconds: 1 },
@@ -57,6 +58,8 @@ export const ERROR_CATALOG = {
   CAPTURE_BUSY: { statusCode: 409, title: 'Another capture is running' },
   CAPTURE_FAILED: { statusCode: 503, title: 'The worker ended before the capture finished', retryAfterSeconds: 1 },
   POOL_CLOSED: { statusCode: 503, title: 'Render pool closed', retryAfterSeconds: 5 },
+  STORE_FULL: { statusCode: 507, title: 'The chart store is full' },
+  STORE_UNAVAILABLE: { statusCode: 503, title: 'The chart store is unavailable', retryAfterSeconds: 5 },
   ABORTED: { statusCode: 499, title: 'Request aborted by the client' },
   // Our own bugs.
   INTERNAL: { statusCode: 500, title: 'Internal error' },

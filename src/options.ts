@@ -38,6 +38,17 @@ export interface ServiceOptions {
   rateLimit: number;
   rateLimitWindowMs: number;
   cacheMaxAgeSeconds: number;
+  renderCacheMb: number;
+  renderCacheTtlSeconds: number;
+  /** Where the embedded chart store keeps its SQLite file (created if missing). */
+  dataDir: string;
+  /** 'sqlite' (the embedded file under dataDir), or a redis://, rediss://, postgres:// or postgresql:// URL (resolveStoreSpec). */
+  store: string;
+  /** '' (from each request's protocol and Host), or the base of stored charts' URLs, e.g. https://charts.example.com. */
+  publicUrl: string;
+  chartTtlSeconds: number;
+  storeMaxCharts: number;
+  storeMaxMb: number;
   errorImages: 'auto' | 'always' | 'never';
   logLevel: string;
   adminPort: number;
@@ -95,6 +106,14 @@ export const SERVICE_DEFAULTS: Readonly<ServiceOptions> = Object.freeze({
   rateLimit: 0, // requests per window per client IP; 0 = off
   rateLimitWindowMs: 60_000, // 1 minute
   cacheMaxAgeSeconds: 604_800, // 7 days, as QuickChart
+  renderCacheMb: 64, // MiB of rendered images kept in the main process; 0 = off
+  renderCacheTtlSeconds: 600, // 10 minutes
+  dataDir: './data', // relative to the working directory
+  store: 'sqlite', // the embedded file under dataDir; a Redis or PostgreSQL URL to share stored charts between replicas
+  publicUrl: '', // from each request: its protocol (X-Forwarded-Proto only with --trust-proxy) and Host
+  chartTtlSeconds: 2_592_000, // 30 days (QuickChart's hosted API: 3 days free, 6 months paid)
+  storeMaxCharts: 100_000, // stored charts; past it 507 STORE_FULL
+  storeMaxMb: 1_024, // MiB of stored request bodies; past it 507 STORE_FULL
   errorImages: 'auto',
   logLevel: 'info',
   adminPort: 9464,
@@ -132,6 +151,14 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'rateLimit', flag: 'rate-limit', env: 'CHARTD_RATE_LIMIT', kind: 'integer', min: 0, description: 'requests per window per client IP, 0 = off (429 past it)' },
   { key: 'rateLimitWindowMs', flag: 'rate-limit-window', env: 'CHARTD_RATE_LIMIT_WINDOW_MS', kind: 'integer', min: 1, description: 'rate limit window, ms' },
   { key: 'cacheMaxAgeSeconds', flag: 'cache-max-age', env: 'CHARTD_CACHE_MAX_AGE', kind: 'integer', min: 0, description: 'Cache-Control max-age of images, seconds' },
+  { key: 'renderCacheMb', flag: 'render-cache', env: 'CHARTD_RENDER_CACHE_MB', kind: 'integer', min: 0, description: 'rendered images kept for identical requests, MiB (LRU), 0 = off' },
+  { key: 'renderCacheTtlSeconds', flag: 'render-cache-ttl', env: 'CHARTD_RENDER_CACHE_TTL', kind: 'integer', min: 1, description: 'how long a rendered image is kept for identical requests, seconds' },
+  { key: 'dataDir', flag: 'data-dir', env: 'CHARTD_DATA_DIR', kind: 'string', description: 'directory of the embedded chart store (SQLite file charts.sqlite), created if missing' },
+  { key: 'store', flag: 'store', env: 'CHARTD_STORE', kind: 'string', description: 'where stored charts live: sqlite (the file under --data-dir), or a redis://, rediss://, postgres:// or postgresql:// URL shared by replicas' },
+  { key: 'publicUrl', flag: 'public-url', env: 'CHARTD_PUBLIC_URL', kind: 'string', description: 'base URL of the URLs /chart/create answers, e.g. https://charts.example.com (default: the request\'s protocol and Host)' },
+  { key: 'chartTtlSeconds', flag: 'chart-ttl', env: 'CHARTD_CHART_TTL', kind: 'integer', min: 1, description: 'how long a stored chart (/chart/create) can be rendered, seconds (404 CHART_NOT_FOUND after)' },
+  { key: 'storeMaxCharts', flag: 'store-max-charts', env: 'CHARTD_STORE_MAX_CHARTS', kind: 'integer', min: 1, description: 'stored charts kept at most (507 STORE_FULL past it)' },
+  { key: 'storeMaxMb', flag: 'store-max-mb', env: 'CHARTD_STORE_MAX_MB', kind: 'integer', min: 1, description: 'bytes of stored chart requests kept at most, MiB (507 STORE_FULL past it)' },
   { key: 'errorImages', flag: 'error-images', env: 'CHARTD_ERROR_IMAGES', kind: 'enum', values: ['auto', 'always', 'never'], description: 'draw errors as images: auto = for GET requests that accept images (<img> embeds)' },
   { key: 'logLevel', flag: 'log-level', env: 'CHARTD_LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], description: 'log level' },
   { key: 'adminPort', flag: 'admin-port', env: 'CHARTD_ADMIN_PORT', kind: 'integer', min: 0, description: 'admin port: /metrics, /debug/*, health' },
@@ -172,7 +199,58 @@ export function resolveServiceOptions(
       `the admin port would listen on ${resolved.adminHost}, beyond this machine, without a token: set --admin-token / CHARTD_ADMIN_TOKEN (heap snapshots hold every secret in memory)`,
     );
   }
+  if (resolved.publicUrl !== '') resolved.publicUrl = resolvePublicUrl(resolved.publicUrl);
+  resolveStoreSpec(resolved.store);
   return resolved;
+}
+
+export type StoreSpec = { type: 'sqlite' } | { type: 'redis'; url: string } | { type: 'postgres'; url: string };
+
+/** --store as the store it names: 'sqlite', or a Redis or PostgreSQL URL. Throws a TypeError naming the option otherwise. */
+export function resolveStoreSpec(text: string, source = '--store'): StoreSpec {
+  const trimmed = text.trim();
+  if (trimmed === 'sqlite') return { type: 'sqlite' };
+  const scheme = /^([a-z]+):\/\//i.exec(trimmed)?.[1]?.toLowerCase();
+  let valid = false;
+  try {
+    valid = new URL(trimmed).hostname !== '' || scheme === 'postgres' || scheme === 'postgresql';
+  } catch {
+    valid = false;
+  }
+  if (valid && (scheme === 'redis' || scheme === 'rediss')) return { type: 'redis', url: trimmed };
+  if (valid && (scheme === 'postgres' || scheme === 'postgresql')) return { type: 'postgres', url: trimmed };
+  throw new TypeError(
+    `${source} must be sqlite, a redis:// or rediss:// URL (redis://host:6379/0) or a postgres:// or postgresql:// URL (postgres://user:password@host:5432/db), got "${redactUrl(trimmed)}"`,
+  );
+}
+
+/** A URL with its password (if any) replaced by ***, for logs and errors. */
+export function redactUrl(text: string): string {
+  try {
+    const url = new URL(text);
+    if (url.password) url.password = '***';
+    return url.href;
+  } catch {
+    // Not a URL: hide anything between "://" and "@", where a password would be.
+    return text.replace(/:\/\/[^@/]*@/, '://***@');
+  }
+}
+
+/**
+ * --public-url as the base stored charts' URLs start with: an http(s) URL, perhaps
+ * with a path (a proxy's prefix), no query, fragment or credentials; no trailing '/'.
+ */
+export function resolvePublicUrl(text: string, source = '--public-url'): string {
+  let url: URL;
+  try {
+    url = new URL(text.trim());
+  } catch {
+    throw new TypeError(`${source} must be an http or https URL such as https://charts.example.com, got "${text}"`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username || url.password) {
+    throw new TypeError(`${source} must be an http or https URL without query, fragment or credentials, got "${text}"`);
+  }
+  return url.href.replace(/\/+$/, '');
 }
 
 function parseOption(spec: OptionSpec, raw: string, source: string): number | string {

@@ -9,7 +9,10 @@ import { createRenderPool, type RenderPool } from './pool/render-pool.js';
 import { buildAdminApp } from './server/admin-app.js';
 import { buildApp } from './server/app.js';
 import { ClientBudget } from './server/client-budget.js';
+import { RenderCache } from './server/render-cache.js';
 import { connectionStatsOf } from './server/connection-guard.js';
+import type { ChartStore } from './store/chart-store.js';
+import { openChartStore } from './store/open-store.js';
 import { CHARTD_VERSION } from './version.js';
 
 /** What only code (tests, benchmarks, embedders) may set: never a flag, never a request. */
@@ -23,10 +26,15 @@ export interface ServiceInternals {
 /** After the drain timeout, connections that never sent a request are cut too. */
 const CLOSE_GRACE_MS = 1_000;
 
+/** How often expired stored charts are dropped (reads never return them anyway), at most. */
+const STORE_PURGE_INTERVAL_MS = 600_000;
+
 export interface RunningService {
   app: FastifyInstance;
   admin: FastifyInstance;
   pool: RenderPool;
+  /** Stored charts (/chart/create); closed by close(), after the last request. */
+  store: ChartStore;
   leakMonitor: LeakMonitor;
   metrics: ServiceMetrics;
   /** http://host:port of the public listener. */
@@ -58,7 +66,12 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
     options.clientBudgetPercent > 0
       ? new ClientBudget({ budgetMs: (options.clientBudgetPercent / 100) * options.workers * options.clientBudgetWindowMs, windowMs: options.clientBudgetWindowMs })
       : undefined;
+  const cache =
+    options.renderCacheMb > 0 ? new RenderCache({ maxBytes: options.renderCacheMb * 1024 * 1024, ttlMs: options.renderCacheTtlSeconds * 1000 }) : undefined;
   if (budget) pool.on('task', (event) => event.tag !== undefined && budget.charge(event.tag, event.renderMs));
+  // A store that cannot be opened costs the stored-chart routes (503), never /chart.
+  const { store, error: storeError } = openChartStore(options);
+  let purgeTimer: NodeJS.Timeout | undefined;
   let app: FastifyInstance | undefined;
   let admin: FastifyInstance | undefined;
   let leakMonitor: LeakMonitor | undefined;
@@ -68,10 +81,20 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
       pool,
       leakStates: () => leakMonitor?.states() ?? [],
       connections: () => (app ? connectionStatsOf(app.server) : undefined),
+      renderCache: () => cache?.stats(),
       version: CHARTD_VERSION,
     });
-    app = await buildApp({ options, pool, budget, observeRequest: metrics.observeRequest });
+    app = await buildApp({ options, pool, budget, cache, store, observeRequest: metrics.observeRequest });
     const log = app.log;
+    if (storeError) log.error({ err: storeError, store: store.description }, 'the chart store could not be opened: /chart/create and /chart/render answer 503 STORE_UNAVAILABLE');
+    else log.info({ store: store.description }, 'chart store open');
+    purgeTimer = setInterval(() => {
+      store.deleteExpired().then(
+        (dropped) => dropped > 0 && log.debug({ dropped }, 'expired stored charts dropped'),
+        (error: unknown) => log.warn({ err: error }, 'dropping expired stored charts failed'),
+      );
+    }, Math.min(STORE_PURGE_INTERVAL_MS, options.chartTtlSeconds * 1000));
+    purgeTimer.unref();
     logPoolEvents(pool, log);
     if (!(await pool.ready(internals.readyTimeoutMs))) log.warn('render workers are still starting; serving anyway (/readyz follows the workers)');
     leakMonitor = new LeakMonitor({
@@ -83,20 +106,22 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
         intervalMs: options.leakIntervalMs,
         thresholdPerHour: options.leakThresholdPercent / 100,
         minSamples: LEAK_DETECTOR_DEFAULTS.minSamples,
-        minCoverage: LEAK_DETECTOR_DEFAULTS.minCoverage,
+        minSpanMs: LEAK_DETECTOR_DEFAULTS.minSpanMs,
         minBytesPerHour: LEAK_DETECTOR_DEFAULTS.minBytesPerHour,
         recycleWorkers: options.leakRecycle === 'on',
       },
       onFault: () => metrics?.countInternalError('timer'),
     });
-    admin = await buildAdminApp({ options, pool, metrics, leakMonitor, publicServer: app.server, logger: log });
+    admin = await buildAdminApp({ options, pool, metrics, leakMonitor, publicServer: app.server, renderCache: cache, logger: log });
     await admin.listen({ port: options.adminPort, host: options.adminHost });
     await app.listen({ port: options.port, host: options.host });
     leakMonitor.start();
   } catch (error) {
     leakMonitor?.stop();
+    clearInterval(purgeTimer);
     await Promise.allSettled([app?.close(), admin?.close()]);
     await pool.destroy();
+    await store.close();
     throw error;
   }
   const publicApp = app;
@@ -119,8 +144,11 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
         await Promise.all([publicApp.close(), pool.close()]);
       } finally {
         clearTimeout(cut);
+        clearInterval(purgeTimer);
         adminApp.server.closeAllConnections();
         await adminApp.close();
+        // Last: requests that were draining may still have been storing or reading charts.
+        await store.close();
       }
     })();
     return closing;
@@ -129,6 +157,7 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
     app: publicApp,
     admin: adminApp,
     pool,
+    store,
     leakMonitor: monitor,
     metrics: serviceMetrics,
     url: addressUrl(publicApp, options.host),

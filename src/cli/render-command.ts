@@ -19,6 +19,8 @@ Options:
       --dpr <ratio>        devicePixelRatio (default ${JOB_DEFAULTS.devicePixelRatio})
   -b, --background <css>   background colour (default transparent; JPEG gets white)
       --chartjs <version>  Chart.js version: 2, 3, 4 (default: 2, or 4 for Chart.js 3+ syntax)
+      --svg-text <mode>    SVG text: text (selectable <text>) or outlines (glyph paths,
+                           exact without fonts) (default text)
   -h, --help               this text
 
 Exit status: 0 on success; 2 for a bad config or option (the error code and
@@ -50,6 +52,7 @@ export async function runRenderCommand(args: string[]): Promise<number> {
         dpr: { type: 'string' },
         background: { type: 'string', short: 'b' },
         chartjs: { type: 'string' },
+        'svg-text': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -75,6 +78,7 @@ export async function runRenderCommand(args: string[]): Promise<number> {
       devicePixelRatio: values.dpr as string | undefined,
       backgroundColor: values.background as string | undefined,
       version: values.chartjs as string | undefined,
+      svgText: values['svg-text'] as string | undefined,
     });
     if (output) await writeFile(output, result.body);
     // process.exit() follows: wait until a piped stdout has taken every byte.

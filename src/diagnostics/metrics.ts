@@ -5,6 +5,7 @@ import type { RenderPool, WorkerInfo } from '../pool/render-pool.js';
 import type { SlotState } from '../pool/worker-slot.js';
 import { leakedHandleCounts } from '../render/leak-sentinel.js';
 import type { ConnectionStats } from '../server/connection-guard.js';
+import type { RenderCacheStats } from '../server/render-cache.js';
 import type { SeriesState } from './leak-monitor.js';
 
 /** Latency buckets, seconds: renders take milliseconds to seconds. */
@@ -26,6 +27,7 @@ export function createServiceMetrics(deps: {
   pool: RenderPool;
   leakStates: () => SeriesState[];
   connections?: () => ConnectionStats | undefined;
+  renderCache?: () => RenderCacheStats | undefined;
   version: string;
 }): ServiceMetrics {
   const { pool, leakStates } = deps;
@@ -213,6 +215,8 @@ export function createServiceMetrics(deps: {
   leakGauge('chartd_leak_growth_bytes_per_hour', 'Leak detector: robust memory growth in bytes per hour', (e) => e.bytesPerHour);
   leakGauge('chartd_leak_suspected', 'Leak detector: 1 while growth stays over the threshold for the whole window', (e) => (e.suspected ? 1 : 0));
 
+  registerRenderCacheMetrics(registry, () => deps.renderCache?.());
+
   new Gauge({
     name: 'chartd_connections_open',
     help: 'Connections open on the public port',
@@ -253,3 +257,34 @@ export function createServiceMetrics(deps: {
     },
   };
 }
+
+/** The render cache's families; all zero when the cache is off, so dashboards need no special case. */
+function registerRenderCacheMetrics(registry: Registry, stats: () => RenderCacheStats | undefined): void {
+  const counter = (name: string, help: string, read: (s: RenderCacheStats) => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read(stats() ?? EMPTY_CACHE_STATS));
+      },
+    });
+  const gauge = (name: string, help: string, read: (s: RenderCacheStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read(stats() ?? EMPTY_CACHE_STATS));
+      },
+    });
+  counter('chartd_render_cache_hits_total', 'Requests answered from the render cache, without a worker', (s) => s.hits);
+  counter('chartd_render_cache_misses_total', 'Requests the render cache did not have', (s) => s.misses);
+  counter('chartd_render_cache_evictions_total', 'Images dropped from the render cache to make room (expired ones not counted)', (s) => s.evictions);
+  gauge('chartd_render_cache_bytes', 'Bytes held by the render cache (images and per-entry overhead)', (s) => s.bytes);
+  gauge('chartd_render_cache_entries', 'Images in the render cache', (s) => s.entries);
+  gauge('chartd_render_cache_max_bytes', 'The render cache bound (--render-cache), bytes; 0 when off', (s) => s.maxBytes);
+}
+
+const EMPTY_CACHE_STATS: RenderCacheStats = Object.freeze({ hits: 0, misses: 0, evictions: 0, bytes: 0, entries: 0, maxBytes: 0 });

@@ -1,6 +1,7 @@
 import type { Server } from 'node:net';
 import { leakedHandleCounts } from '../render/leak-sentinel.js';
 import type { RenderPool } from '../pool/render-pool.js';
+import type { RenderCacheStats } from '../server/render-cache.js';
 import type { LeakMonitor } from './leak-monitor.js';
 
 /**
@@ -12,6 +13,7 @@ export async function describeResources(deps: {
   pool: RenderPool;
   leakMonitor: LeakMonitor;
   servers: Record<string, Server>;
+  renderCache?: RenderCacheStats | undefined;
 }): Promise<Record<string, unknown>> {
   const memory = process.memoryUsage();
   const stats = deps.pool.stats();
@@ -34,6 +36,8 @@ export async function describeResources(deps: {
     },
     activeResources,
     openSockets: sockets,
+    /** Images held in this process for identical requests (null when --render-cache is 0). */
+    renderCache: deps.renderCache ?? null,
     inFlightRenders: stats.workers
       .filter((worker) => worker.currentTaskAgeMs !== undefined)
       .map((worker) => ({ worker: worker.slot, workerId: worker.id, pid: worker.pid, ageMs: Math.round(worker.currentTaskAgeMs!) })),

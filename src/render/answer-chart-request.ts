@@ -12,6 +12,7 @@ import { resolveQrJob, type QrJob } from './qr/qr-job.js';
 import { renderQr } from './qr/render-qr.js';
 import { createRenderJob, renderJob } from './render-chart.js';
 import { loadScriptEngine } from './script/script-session.js';
+import { createStoredChartJob } from './template-overrides.js';
 
 /** What a log line and a metric label need to know about a job: sizes and kinds, never the config. */
 export interface JobSummary {
@@ -101,6 +102,9 @@ async function prepareWork(input: { request: RawChartRequest } | { job: RenderJo
       return qrWork(resolveQrJob(request.params), limits, chartdVersion);
     case 'gchart':
       return googleChartWork(request.params, limits, chartdVersion);
+    case 'stored':
+      if (limits.allowScripts) await loadScriptEngine();
+      return chartWork(createStoredChartJob(request, limits), limits, chartdVersion);
     default:
       if (limits.allowScripts) await loadScriptEngine();
       return chartWork(createRenderJob(readChartRequest(request), limits), limits, chartdVersion);
@@ -169,8 +173,8 @@ function resolveGoogleFormat(chof: string | undefined): 'png' | 'svg' {
  */
 function reviveJob(job: RenderJob, limits: RenderLimits): RenderJob {
   if (job.script || job.scriptSource === undefined) return job;
-  const { width, height, devicePixelRatio, backgroundColor, format, version } = job;
-  return createRenderJob({ chart: job.scriptSource, width, height, devicePixelRatio, backgroundColor, format, version }, limits);
+  const { width, height, devicePixelRatio, backgroundColor, format, version, svgText } = job;
+  return createRenderJob({ chart: job.scriptSource, width, height, devicePixelRatio, backgroundColor, format, version, svgText }, limits);
 }
 
 /** The error at the size the chart was asked for, or QuickChart's default size when none was resolved. */

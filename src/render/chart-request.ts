@@ -16,7 +16,12 @@ export type RawChartRequest =
   /** GET /qr: QuickChart's QR code parameters. */
   | { kind: 'qr'; params: Record<string, string> }
   /** GET /chart?cht=... and GET /gchart: Google Image Charts parameters ('+' read as a space). */
-  | { kind: 'gchart'; params: Record<string, string> };
+  | { kind: 'gchart'; params: Record<string, string> }
+  /**
+   * GET /chart/render/:id: a stored POST /chart body (`chart`) and the query, whose
+   * image parameters and template overrides apply to it (template-overrides.ts).
+   */
+  | { kind: 'stored'; chart: Extract<RawChartRequest, { kind: 'json' | 'form' }>; params: Record<string, string> };
 
 /** Decodes a raw chart request into the loose RenderRequest that createRenderJob resolves. */
 export function readChartRequest(raw: Extract<RawChartRequest, { kind: 'query' | 'json' | 'form' }>): RenderRequest {
@@ -33,7 +38,7 @@ export function readChartRequest(raw: Extract<RawChartRequest, { kind: 'query' |
 /** Size of what the client sent, for the resources page (never the content). */
 export function rawRequestBytes(raw: RawChartRequest): number {
   if (raw.kind === 'json' || raw.kind === 'form') return raw.body.byteLength;
-  let bytes = 0;
+  let bytes = raw.kind === 'stored' ? raw.chart.body.byteLength : 0;
   for (const [key, value] of Object.entries(raw.params)) bytes += key.length + value.length;
   return bytes;
 }

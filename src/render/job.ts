@@ -20,6 +20,8 @@ export interface RenderRequest {
   devicePixelRatio?: number | string | undefined;
   backgroundColor?: string | undefined;
   format?: string | undefined;
+  /** SVG only: `text` (the default; text as `<text>`) or `outlines` (every glyph as a path: exact, needs no fonts). */
+  svgText?: string | undefined;
   /** `chart` as a URL query reads with '+' as a space, tried when `chart` does not parse (see parseChartConfig). */
   chartIfPlusIsSpace?: string | undefined;
 }
@@ -43,6 +45,8 @@ export interface RenderJob {
   devicePixelRatio: number;
   backgroundColor: string;
   format: OutputFormat;
+  /** Set only when asked for: SVG text as glyph outlines. */
+  svgText?: 'outlines' | undefined;
 }
 
 export interface RenderResult {
@@ -89,6 +93,14 @@ export function resolveFormat(value: string | undefined): OutputFormat {
     );
   }
   return format;
+}
+
+/** `svgText`: text (the default) or outlines. */
+export function resolveSvgText(value: string | undefined): 'text' | 'outlines' {
+  const text = value === undefined ? '' : String(value).trim().toLowerCase();
+  if (text === '' || text === 'text') return 'text';
+  if (text === 'outlines') return 'outlines';
+  throw new ChartdError('PARAM_INVALID', `svgText must be "text" or "outlines", got "${truncate(String(value))}"`);
 }
 
 /** Parses a version parameter to a Chart.js major; undefined when absent. */

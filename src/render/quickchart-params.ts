@@ -21,6 +21,7 @@ export function toRenderRequest(source: Record<string, unknown>, sourceIfPlusIsS
     devicePixelRatio: pick(source, 'devicePixelRatio'),
     backgroundColor: pick(source, 'backgroundColor', 'bkg'),
     format: pick(source, 'f', 'format'),
+    svgText: pick(source, 'svgText'),
     version: pick(source, 'v', 'version'),
     chartIfPlusIsSpace: encoding === 'base64' || !sourceIfPlusIsSpace ? undefined : stringOrUndefined(pickRaw(sourceIfPlusIsSpace, 'c', 'chart')),
   };

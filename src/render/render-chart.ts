@@ -15,6 +15,8 @@ import {
   resolveDevicePixelRatio,
   resolveDimension,
   resolveFormat,
+  resolveSvgText,
+  type ChartJsMajor,
   type RenderJob,
   type RenderRequest,
   type RenderResult,
@@ -33,6 +35,14 @@ export interface RenderTimings {
   encodeMs: number;
 }
 
+export interface JobAdjustments {
+  /**
+   * Changes the parsed config before it is validated (a stored chart's template
+   * overrides); `version` is the Chart.js major the job will use.
+   */
+  adjustConfig?: (config: Record<string, unknown>, version: ChartJsMajor) => void;
+}
+
 /**
  * Parses and validates a request into a RenderJob. Throws a ChartdError naming
  * the field for anything outside the limits. The cheap parameters are resolved
@@ -40,7 +50,7 @@ export interface RenderTimings {
  * JavaScript config comes with the sandbox that holds its functions (`job.script`):
  * renderJob disposes it; a caller that does not render must dispose it.
  */
-export function createRenderJob(request: RenderRequest, limits: RenderLimits = DEFAULT_LIMITS): RenderJob {
+export function createRenderJob(request: RenderRequest, limits: RenderLimits = DEFAULT_LIMITS, adjust: JobAdjustments = {}): RenderJob {
   const width = resolveDimension('width', request.width, JOB_DEFAULTS.width, limits.maxWidth);
   const height = resolveDimension('height', request.height, JOB_DEFAULTS.height, limits.maxHeight);
   const devicePixelRatio = resolveDevicePixelRatio(request.devicePixelRatio, limits);
@@ -49,8 +59,10 @@ export function createRenderJob(request: RenderRequest, limits: RenderLimits = D
   checkPixelBudget(width, height, vector ? 1 : devicePixelRatio, limits);
   const backgroundColor = resolveOpaqueBackground(resolveBackgroundColor(request.backgroundColor), format);
   const explicitVersion = parseVersion(request.version);
+  const svgText = resolveSvgText(request.svgText);
   const { config: parsed, script, source } = parseChartConfig(request.chart, limits, { width, height, textIfPlusIsSpace: request.chartIfPlusIsSpace });
   try {
+    adjust.adjustConfig?.(parsed, explicitVersion ?? detectChartJsMajor(parsed));
     const config = validateChartConfig(parsed, limits);
     return {
       config,
@@ -60,6 +72,7 @@ export function createRenderJob(request: RenderRequest, limits: RenderLimits = D
       devicePixelRatio: vector ? 1 : devicePixelRatio,
       backgroundColor,
       format,
+      ...(svgText === 'outlines' && format === 'svg' ? { svgText } : {}),
       ...(script ? { script, scriptSource: source } : {}),
     };
   } catch (error) {
@@ -121,7 +134,8 @@ async function renderOnce(job: RenderJob, started: number, limits: RenderLimits)
   const contentType = CONTENT_TYPES[job.format];
 
   if (job.format === 'svg' || job.format === 'pdf') {
-    const surface = (job.format === 'svg' ? createSvgSurface : createPdfSurface)(job.width, job.height);
+    const surface = job.format === 'svg' ? createSvgSurface(job.width, job.height, { outlines: job.svgText === 'outlines' }) : createPdfSurface(job.width, job.height);
+    paintVectorBackground(surface.canvas, job);
     bindJobScripts(job, config, surface.canvas);
     let drawn = 0;
     const body = drawChart(runtime, surface.canvas, config, () => {
@@ -145,6 +159,45 @@ async function renderOnce(job: RenderJob, started: number, limits: RenderLimits)
   const image = await encoding;
   const body = job.format === 'base64' ? toDataUri(image) : image;
   return { body, contentType, timings: { drawMs: drawn - started, encodeMs: performance.now() - drawn } };
+}
+
+interface ClearableContext {
+  fillStyle: unknown;
+  globalAlpha: number;
+  globalCompositeOperation: string;
+  save(): void;
+  restore(): void;
+  clearRect(x: number, y: number, w: number, h: number): void;
+  fillRect(x: number, y: number, w: number, h: number): void;
+}
+
+/**
+ * The background of an SVG or PDF, painted as the first thing of each draw: their
+ * devices cannot composite `destination-over` (the raster background plugin's
+ * way), so a background painted in beforeDraw covered what plugins drew before it
+ * (annotations with drawTime beforeDraw). Chart.js clears the canvas just before
+ * its beforeDraw hooks, so the background goes where the clear is.
+ */
+function paintVectorBackground(canvas: object, job: RenderJob): void {
+  if (job.backgroundColor === 'transparent') return;
+  const ctx = (canvas as { getContext(kind: '2d'): ClearableContext }).getContext('2d');
+  const clearRect = ctx.clearRect.bind(ctx);
+  const paint = (x: number, y: number, w: number, h: number) => {
+    ctx.save();
+    ctx.globalAlpha = 1;
+    ctx.globalCompositeOperation = 'source-over';
+    ctx.fillStyle = job.backgroundColor;
+    ctx.fillRect(x, y, w, h);
+    ctx.restore();
+  };
+  Object.defineProperty(ctx, 'clearRect', {
+    configurable: true,
+    writable: true,
+    value: (x: number, y: number, w: number, h: number) => {
+      clearRect(x, y, w, h);
+      paint(x, y, w, h);
+    },
+  });
 }
 
 /** A scripted config's functions and helpers become stubs and gradients made for the surface it is drawn on. */

@@ -12,6 +12,7 @@ import type { LeakMonitor } from '../diagnostics/leak-monitor.js';
 import type { ServiceMetrics } from '../diagnostics/metrics.js';
 import { captureCpuProfile, captureHeapProfile } from '../diagnostics/profilers.js';
 import { describeResources } from '../diagnostics/resources.js';
+import type { RenderCache } from './render-cache.js';
 import { fromFastifyError, sendError } from './error-reply.js';
 import { registerHealthRoutes } from './routes/health.js';
 
@@ -22,6 +23,7 @@ export interface AdminDependencies {
   leakMonitor: LeakMonitor;
   /** The public server, for the open-sockets count. */
   publicServer: Server;
+  renderCache?: RenderCache | undefined;
   logger: FastifyBaseLogger;
 }
 
@@ -113,7 +115,7 @@ export async function buildAdminApp(deps: AdminDependencies): Promise<FastifyIns
   });
 
   app.get('/debug/resources', async () =>
-    describeResources({ pool, leakMonitor, servers: { public: deps.publicServer, admin: app.server } }),
+    describeResources({ pool, leakMonitor, servers: { public: deps.publicServer, admin: app.server }, renderCache: deps.renderCache?.stats() }),
   );
 
   app.post('/debug/workers/:worker/recycle', async (request, reply) => {

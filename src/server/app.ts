@@ -7,11 +7,14 @@ import type { RenderPool } from '../pool/render-pool.js';
 import type { ServiceOptions } from '../options.js';
 import { resolveMaxConnections } from '../options.js';
 import type { ClientBudget } from './client-budget.js';
+import type { RenderCache } from './render-cache.js';
 import { handleClientError } from './client-error.js';
 import { guardConnections, isRefusedConnection } from './connection-guard.js';
 import { fromFastifyError, sendError } from './error-reply.js';
 import { registerChartRoutes } from './routes/chart.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerStoredChartRoutes } from './routes/stored-charts.js';
+import type { ChartStore } from '../store/chart-store.js';
 import { parseQueryString } from './query-string.js';
 import { roundMs } from './round-ms.js';
 
@@ -22,6 +25,8 @@ export interface RequestState {
   format?: string;
   /** chartjs2, chartjs3, chartjs4 or qrcode. */
   engine?: string;
+  /** Whether the render cache had the image; absent when the cache is off. */
+  cache?: 'hit' | 'miss';
   code?: string;
 }
 
@@ -36,6 +41,10 @@ export interface AppDependencies {
   pool: RenderPool;
   /** Fair use of the workers between clients; undefined when --client-budget is 0. */
   budget?: ClientBudget | undefined;
+  /** Images of recent requests; undefined when --render-cache is 0. */
+  cache?: RenderCache | undefined;
+  /** Stored charts (/chart/create, /chart/render/:id); those routes are absent without one. */
+  store?: ChartStore | undefined;
   /** Told of every answered request (metrics). */
   observeRequest?: (route: string, method: string, statusCode: number, durationSeconds: number, code: string | undefined) => void;
 }
@@ -43,13 +52,14 @@ export interface AppDependencies {
 /** QuickChart URLs carry the whole config in the query string: allow 64 KiB, as QuickChart does. */
 const MAX_HEADER_BYTES = 65_536;
 const MAX_LOGGED_URL = 200; // characters: a config in a URL can be long and private
+const STORED_CHART_ID = /^(\/chart\/render\/[^/?]{6})[^/?]*/;
 /** An x-request-id is echoed and logged only when it looks like one: short, no spaces or control characters. */
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 /** How often Node checks arriving requests against headersTimeout and requestTimeout (its default is 30 s). */
 const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000;
 
 /** The public HTTP API: /chart, /qr, /gchart, /healthz, /readyz. Nothing operational is served here. */
-export async function buildApp({ options, pool, budget, observeRequest }: AppDependencies): Promise<FastifyInstance> {
+export async function buildApp({ options, pool, budget, cache, store, observeRequest }: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: options.logLevel, base: { service: 'chartd' } },
     // One log line per request is written by our own onResponse hook.
@@ -150,7 +160,8 @@ export async function buildApp({ options, pool, budget, observeRequest }: AppDep
   });
 
   registerHealthRoutes(app, pool);
-  registerChartRoutes(app, { options, pool, budget });
+  registerChartRoutes(app, { options, pool, budget, cache });
+  if (store) registerStoredChartRoutes(app, { options, pool, budget, cache, store });
   return app;
 }
 
@@ -166,8 +177,10 @@ function toTrustProxy(value: string): boolean | string[] | ((address: string, ho
   return text.split(',').map((part) => part.trim()).filter(Boolean);
 }
 
+/** The URL as logged: bounded, and a stored chart's id (the only key to it) cut to a prefix that tells charts apart. */
 function truncateUrl(url: string): string {
-  return url.length > MAX_LOGGED_URL ? `${url.slice(0, MAX_LOGGED_URL)}…` : url;
+  const redacted = url.replace(STORED_CHART_ID, '$1…');
+  return redacted.length > MAX_LOGGED_URL ? `${redacted.slice(0, MAX_LOGGED_URL)}…` : redacted;
 }
 
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LeakSeries, theilSen } from '../../src/diagnostics/leak-detector.js';
+import { LEAK_DETECTOR_DEFAULTS, LeakSeries, theilSen } from '../../src/diagnostics/leak-detector.js';
 
 const MINUTE = 60_000;
 const MB = 1024 * 1024;
-const options = { windowMs: 30 * MINUTE, thresholdPerHour: 0.1, minSamples: 12, minCoverage: 0.8, minBytesPerHour: 8 * MB };
+const options = { ...LEAK_DETECTOR_DEFAULTS };
 
 /** Deterministic noise in [-1, 1]. */
 function noise(i: number): number {
@@ -38,12 +38,38 @@ test('a single step up (a cache filling once) is not a leak', () => {
   assert.equal(series.estimate().suspected, false);
 });
 
-test('no verdict before the window is covered', () => {
+test('no verdict before minSpanMs of samples, a verdict right after', () => {
   const series = new LeakSeries(options);
-  feed(series, 10, 10_000, (t) => 100 * MB * (1 + t / 3_600_000));
-  const estimate = series.estimate();
-  assert.ok(estimate.ratioPerHour > 0.5);
-  assert.equal(estimate.suspected, false);
+  const minutes = options.minSpanMs / MINUTE;
+  feed(series, minutes - 0.5, 10_000, (t) => 100 * MB * (1 + t / 3_600_000));
+  const early = series.estimate();
+  assert.ok(early.ratioPerHour > 0.5);
+  assert.equal(early.suspected, false);
+  series.add(minutes * MINUTE, 100 * MB * (1 + (minutes * MINUTE) / 3_600_000));
+  assert.equal(series.estimate().suspected, true);
+});
+
+test('segments: a sawtooth of flat processes is not a leak, one of growing processes is', () => {
+  // Each process (segment) starts at its own level; only pairs within one process count.
+  const flat = new LeakSeries(options);
+  const growing = new LeakSeries(options);
+  for (let process = 0; process < 6; process++) {
+    const start = process * 3 * MINUTE;
+    for (let t = start; t < start + 3 * MINUTE; t += 10_000) {
+      flat.add(t, (process % 2 ? 160 : 100) * MB + 0.2 * MB * noise(t / 10_000));
+      growing.add(t, (process % 2 ? 160 : 100) * MB + (30 * MB * (t - start)) / 3_600_000);
+    }
+    flat.newSegment();
+    growing.newSegment();
+  }
+  const f = flat.estimate();
+  const g = growing.estimate();
+  assert.equal(f.suspected, false, `flat: ${JSON.stringify(f)}`);
+  assert.ok(Math.abs(f.bytesPerHour) < 2 * MB, `flat slope ${f.bytesPerHour / MB} MB/h`);
+  assert.equal(g.suspected, true, `growing: ${JSON.stringify(g)}`);
+  assert.ok(Math.abs(g.bytesPerHour / MB - 30) < 1, `growing slope ${g.bytesPerHour / MB} MB/h`);
+  // The drops between processes are not time covered: 6 processes of 170 s.
+  assert.equal(g.spanMs, 6 * 170_000);
 });
 
 test('old samples leave the window', () => {

@@ -24,7 +24,9 @@ export function prepareChartConfig(job: RenderJob, runtime: ChartJsRuntime): Rec
   options.events = [];
 
   const plugins: InlinePlugin[] = [];
-  if (job.backgroundColor !== 'transparent') plugins.push(createBackgroundPlugin(job.backgroundColor));
+  // Vector surfaces paint it themselves, first (renderOnce): SVG and PDF cannot draw `destination-over`.
+  const vector = job.format === 'svg' || job.format === 'pdf';
+  if (job.backgroundColor !== 'transparent' && !vector) plugins.push(createBackgroundPlugin(job.backgroundColor));
   for (const [id, plugin] of runtime.optInPlugins) {
     if (mentionsPlugin(config, options, id)) plugins.push(plugin);
   }
@@ -119,7 +121,11 @@ interface CanvasRenderingContext2DLike {
   globalCompositeOperation: string;
 }
 
-/** Fills the canvas behind the chart (Chart.js' own "canvas background" recipe). */
+/**
+ * Fills the canvas behind the chart (Chart.js' own "canvas background" recipe):
+ * `destination-over` puts it under whatever plugins drew before it in beforeDraw
+ * (annotations with drawTime beforeDraw).
+ */
 function createBackgroundPlugin(color: string): InlinePlugin {
   return {
     id: 'chartd_background',

@@ -3,15 +3,18 @@ import { ChartdError, toChartdError } from '../../errors.js';
 import type { ServiceOptions } from '../../options.js';
 import type { RenderPool } from '../../pool/render-pool.js';
 import type { RawChartRequest } from '../../render/chart-request.js';
+import { CHARTD_VERSION } from '../../version.js';
 import type { ClientBudget } from '../client-budget.js';
 import { sendError, wantsErrorImage } from '../error-reply.js';
 import { queryIfPlusIsSpace } from '../query-string.js';
-import { roundMs } from '../round-ms.js';
+import { renderCacheKey, type RenderCache } from '../render-cache.js';
+import { renderOnPool, sendImage } from './render-reply.js';
 
 interface ChartRouteDependencies {
   options: ServiceOptions;
   pool: RenderPool;
   budget?: ClientBudget | undefined;
+  cache?: RenderCache | undefined;
 }
 
 /**
@@ -19,6 +22,7 @@ interface ChartRouteDependencies {
  * only moves bytes: admission is decided before the body is read, and the raw
  * query or body goes to a worker, which parses, validates, renders and draws
  * error images. A hostile config costs a worker's time, never this event loop's.
+ * A request whose image is in the render cache is answered here, without a worker.
  */
 export function registerChartRoutes(app: FastifyInstance, deps: ChartRouteDependencies): void {
   // Bodies stay bytes here: the workers parse them (src/render/chart-request.ts).
@@ -27,16 +31,20 @@ export function registerChartRoutes(app: FastifyInstance, deps: ChartRouteDepend
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, (_request, body, done) =>
     done(null, { kind: 'form', body }),
   );
-  const admit = async (request: FastifyRequest) => {
+  // A GET whose image is cached is admitted even when the queue is full: it needs no worker.
+  const admit = (readQuery?: (request: FastifyRequest) => RawChartRequest) => async (request: FastifyRequest) => {
+    if (readQuery && deps.cache?.has(renderCacheKey(readQuery(request), CHARTD_VERSION))) return;
     const refused = deps.pool.checkAdmission() ?? deps.budget?.check(request.ip);
     if (refused) throw refused;
   };
-  app.get('/chart', { onRequest: admit }, (request, reply) => handleChart(request, reply, readChartQuery(request), deps));
-  app.post('/chart', { onRequest: admit }, (request, reply) => handleChart(request, reply, asRawBody(request.body), deps));
-  app.get('/qr', { onRequest: admit }, (request, reply) =>
-    handleChart(request, reply, { kind: 'qr', params: request.query as Record<string, string> }, deps),
-  );
-  app.get('/gchart', { onRequest: admit }, (request, reply) => handleChart(request, reply, googleChartQuery(request), deps));
+  app.get('/chart', { onRequest: admit(readChartQuery) }, (request, reply) => handleChart(request, reply, readChartQuery(request), deps));
+  app.post('/chart', { onRequest: admit() }, (request, reply) => handleChart(request, reply, asRawBody(request.body), deps));
+  app.get('/qr', { onRequest: admit(readQrQuery) }, (request, reply) => handleChart(request, reply, readQrQuery(request), deps));
+  app.get('/gchart', { onRequest: admit(googleChartQuery) }, (request, reply) => handleChart(request, reply, googleChartQuery(request), deps));
+}
+
+function readQrQuery(request: FastifyRequest): RawChartRequest {
+  return { kind: 'qr', params: request.query as Record<string, string> };
 }
 
 /** GET /chart: a Chart.js config, or (with `cht`) a Google Image Charts URL, as QuickChart tells them apart. */
@@ -57,50 +65,31 @@ function asRawBody(body: unknown): RawChartRequest | undefined {
 }
 
 async function handleChart(request: FastifyRequest, reply: FastifyReply, raw: RawChartRequest | undefined, deps: ChartRouteDependencies) {
-  const { options, pool, budget } = deps;
+  const { options, cache } = deps;
+  const cacheControl = `public, max-age=${options.cacheMaxAgeSeconds}`;
   try {
     if (!raw) throw new ChartdError('CONFIG_MISSING', 'send the chart as query parameters, or as a JSON object body {"chart": {...}}');
-    const client = request.ip;
-    budget?.begin(client);
-    const aborted = new AbortController();
-    reply.raw.once('close', () => budget?.finish(client));
-    const onClose = () => {
-      if (!reply.raw.writableFinished) aborted.abort();
-    };
-    reply.raw.once('close', onClose);
-    try {
-      const outcome = await pool.runRequest(raw, {
-        signal: aborted.signal,
-        ifNoneMatch: request.headers['if-none-match'],
-        errorImage: wantsErrorImage(request, options.errorImages),
-        tag: budget ? client : undefined,
-      });
-      const state = request.chartd;
-      state.queueWaitMs = roundMs(outcome.queueWaitMs);
-      state.renderMs = roundMs(outcome.renderMs);
-      if (outcome.job) {
-        state.format = outcome.job.format;
-        state.engine = outcome.job.engine;
-      }
-      const cacheControl = `public, max-age=${options.cacheMaxAgeSeconds}`;
-      switch (outcome.type) {
-        case 'not-modified':
-          return reply.code(304).header('ETag', outcome.etag).header('Cache-Control', cacheControl).send();
-        case 'rendered':
-          return reply
-            .code(200)
-            .header('Content-Type', outcome.contentType)
-            .header('Content-Length', String(outcome.body.length))
-            .header('ETag', outcome.etag)
-            .header('Cache-Control', cacheControl)
-            .send(outcome.body);
-        case 'refused':
-          state.code = outcome.error.code;
-          if (outcome.error.code === 'INTERNAL') request.log.error({ err: outcome.error }, 'render failed unexpectedly');
-          return sendError(request, reply, outcome.error, { errorImages: options.errorImages, image: outcome.image });
-      }
-    } finally {
-      reply.raw.off('close', onClose);
+    const cacheKey = cache ? renderCacheKey(raw, CHARTD_VERSION) : undefined;
+    const cached = cacheKey === undefined ? undefined : cache?.get(cacheKey);
+    if (cached) {
+      request.chartd.cache = 'hit';
+      return sendImage(request, reply, cached, cacheControl);
+    }
+    if (cacheKey !== undefined) request.chartd.cache = 'miss';
+    const outcome = await renderOnPool(request, reply, raw, deps, {
+      ifNoneMatch: request.headers['if-none-match'],
+      errorImage: wantsErrorImage(request, options.errorImages),
+    });
+    switch (outcome.type) {
+      case 'not-modified':
+        return reply.code(304).header('ETag', outcome.etag).header('Cache-Control', cacheControl).send();
+      case 'rendered':
+        if (cacheKey !== undefined) cache?.set(cacheKey, outcome);
+        return sendImage(request, reply, outcome, cacheControl);
+      case 'refused':
+        request.chartd.code = outcome.error.code;
+        if (outcome.error.code === 'INTERNAL') request.log.error({ err: outcome.error }, 'render failed unexpectedly');
+        return sendError(request, reply, outcome.error, { errorImages: options.errorImages, image: outcome.image });
     }
   } catch (caught) {
     const error = toChartdError(caught);

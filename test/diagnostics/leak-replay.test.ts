@@ -1,0 +1,71 @@
+// The leak monitor and detector, with default settings, on memory series recorded
+// from real runs of chartd (test/fixtures/leak-series/*.json: `node bin/chartd.js
+// serve` with default options unless the fixture's `recorded.serve` says otherwise,
+// 2 workers, two loops of POST /chart, /metrics scraped every 5 s by
+// scripts/record-memory-series.js, trimmed to 10 s by scripts/trim-recording.js;
+// each fixture's `recorded` header says how). The leaks are real too: the test
+// fixture test/fixtures/fault-hooks.js preloaded into the workers retains memory
+// on every Nth render. Nothing here is synthetic: what is asserted is what the
+// detector makes of what a real service showed.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { LEAK_MONITOR_WARM_UP } from '../../src/diagnostics/leak-monitor.js';
+import { loadRecording, recordedSeries, recordedSlots, replay, type Verdict } from '../helpers/leak-replay.js';
+
+const TEN_MINUTES = 600;
+
+function describe(verdicts: Verdict[]): string {
+  return JSON.stringify(verdicts.map((v) => `${v.atSeconds}s ${v.thread}/${v.signal} ${v.message.split(';')[0]}`));
+}
+
+test('clean, workers recycled every ~3 minutes (default --max-renders-per-worker): never flagged', () => {
+  const { verdicts, replacements } = replay(loadRecording('clean-1'));
+  assert.ok(replacements.every((count) => count >= 3), `the recording should hold recycles: ${replacements}`);
+  assert.deepEqual(verdicts, [], describe(verdicts));
+});
+
+test('clean, workers living the whole 30 minutes: never flagged', () => {
+  const { verdicts, monitor } = replay(loadRecording('clean-long'));
+  assert.deepEqual(verdicts, [], describe(verdicts));
+  // The detector had its verdict time: every worker series covered the minimum span.
+  for (const state of monitor.states()) assert.ok(state.estimate.spanMs >= 20 * 60_000, `${state.thread}/${state.signal} covered ${state.estimate.spanMs} ms`);
+});
+
+test('a heap leak in the render path is flagged on every worker slot within 10 minutes, with the command that names it', () => {
+  const { verdicts } = replay(loadRecording('heap-leak-long'));
+  for (const thread of ['worker-0', 'worker-1']) {
+    const verdict = verdicts.find((v) => v.thread === thread && v.signal === 'heap');
+    assert.ok(verdict, `${thread}/heap not flagged: ${describe(verdicts)}`);
+    assert.ok(verdict.atSeconds <= TEN_MINUTES, `${thread}/heap flagged at ${verdict.atSeconds} s`);
+    const next = verdict.fields.next as string[];
+    assert.equal(next[0], `go tool pprof -top 'http://127.0.0.1:9464/debug/pprof/heap?worker=${thread.slice(7)}'`);
+    assert.ok(next.includes('go tool pprof -top -diff_base heap-1.pb.gz heap-2.pb.gz'));
+  }
+  // One episode per series: a slope at the threshold that flickers for a sample neither ends it nor logs again.
+  const episodes = verdicts.map((v) => `${v.thread}/${v.signal}`);
+  assert.equal(new Set(episodes).size, episodes.length, describe(verdicts));
+});
+
+test('a Buffer leak is flagged on the external signal within 10 minutes, pointing at a heap snapshot', () => {
+  const { verdicts } = replay(loadRecording('external-leak-long'));
+  for (const thread of ['worker-0', 'worker-1']) {
+    const verdict = verdicts.find((v) => v.thread === thread && v.signal === 'external');
+    assert.ok(verdict, `${thread}/external not flagged: ${describe(verdicts)}`);
+    assert.ok(verdict.atSeconds <= TEN_MINUTES, `${verdict.thread}/external flagged at ${verdict.atSeconds} s`);
+    assert.ok((verdict.fields.next as string[]).some((command) => command.includes('/debug/heapsnapshot?worker=')));
+  }
+});
+
+test('a slot keeps one series across recycles: the time covered adds up over its processes', () => {
+  const recording = loadRecording('clean-1');
+  const { monitor, replacements } = replay(recording);
+  assert.ok(replacements.every((count) => count >= 3));
+  for (const slot of recordedSlots(recording)) {
+    // The most one process of this slot could give past its warm-up: its age at the end, less the warm-up.
+    const oldest = Math.max(...recordedSeries(recording, `chartd_worker_age_seconds{worker="${slot}"}`).values());
+    const oneProcessMs = (oldest - LEAK_MONITOR_WARM_UP.ms / 1000) * 1000;
+    for (const state of monitor.states().filter((s) => s.thread === `worker-${slot}`)) {
+      assert.ok(state.estimate.spanMs > 1.5 * oneProcessMs, `${state.thread}/${state.signal}: ${state.estimate.spanMs} ms, one process ${oneProcessMs} ms`);
+    }
+  }
+});
