@@ -78,7 +78,9 @@ async function waitReady() {
     try {
       const reply = await fetch(`http://127.0.0.1:${port}/readyz`);
       if (reply.ok) return;
-    } catch {}
+    } catch {
+      // not listening yet
+    }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error('chartd did not get ready');

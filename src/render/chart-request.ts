@@ -66,6 +66,7 @@ function parseJsonBody(body: Uint8Array): Record<string, unknown> {
 /** HTML forms encode a space as '+' (unlike chart URLs); the first of a repeated field wins. */
 function parseFormBody(body: Uint8Array): Record<string, string> {
   const fields: Record<string, string> = Object.create(null);
+  // eslint-disable-next-line no-restricted-syntax -- a null-prototype object, written after an own-property check
   for (const [key, value] of new URLSearchParams(bodyText(body))) if (!Object.hasOwn(fields, key)) fields[key] = value;
   return fields;
 }

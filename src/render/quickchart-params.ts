@@ -33,6 +33,7 @@ function stringOrUndefined(value: unknown): string | undefined {
 
 function pickRaw(source: Record<string, unknown>, ...names: string[]): unknown {
   for (const name of names) {
+    // eslint-disable-next-line no-restricted-syntax -- the one own-property lookup the rule points to
     const value = Object.hasOwn(source, name) ? source[name] : undefined;
     if (value !== undefined && value !== null && value !== '') return value;
   }

@@ -131,9 +131,9 @@ export class SvgTextWriter {
   #outlineElements(ctx: TextContext, mode: 'fill' | 'stroke', text: string, x: number, y: number, maxWidth: number | undefined): string {
     const canvas = createCanvas(this.#width, this.#height, SvgExportFlag.ConvertTextToPaths);
     const outline = canvas.getContext('2d');
-    const target = outline as unknown as Record<string, unknown>;
-    const source = ctx as unknown as Record<string, unknown>;
-    for (const key of TEXT_STATE) if (source[key] !== undefined) target[key] = source[key];
+    const to = outline as unknown as Record<string, unknown>;
+    const from = ctx as unknown as Record<string, unknown>;
+    for (const key of TEXT_STATE) if (from[key] !== undefined) to[key] = from[key];
     outline.setTransform(ctx.getTransform());
     if (mode === 'fill') outline.fillText(text, x, y, maxWidth);
     else outline.strokeText(text, x, y, maxWidth);

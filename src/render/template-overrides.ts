@@ -68,8 +68,7 @@ function withImageParams(stored: RenderRequest, params: Record<string, string>):
 export function readTemplateOverrides(params: Record<string, string>, limits: RenderLimits): TemplateOverrides | undefined {
   const overrides: TemplateOverrides = { datasets: new Map() };
   let any = false;
-  for (const name of Object.keys(params)) {
-    const value = params[name]!;
+  for (const [name, value] of Object.entries(params)) {
     if (name === 'title') {
       overrides.title = value;
       any = true;
@@ -139,6 +138,7 @@ export function applyTemplateOverrides(config: Record<string, unknown>, override
       throw new ChartdError('PARAM_INVALID', `the stored chart's dataset ${index + 1} is not an object: it cannot be overridden`);
     }
     for (const key of ['data', 'label', 'backgroundColor', 'borderColor'] as const) {
+      // eslint-disable-next-line no-restricted-syntax -- four fixed names, not the request's
       if (fields[key] !== undefined) dataset[key] = fields[key];
     }
   }

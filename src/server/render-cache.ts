@@ -113,6 +113,5 @@ export function renderCacheKey(raw: RawChartRequest, chartdVersion: string): str
 
 /** Parameters in a stable order, so `?w=1&c=x` and `?c=x&w=1` share an entry. */
 function canonicalParams(params: Record<string, unknown>): string {
-  const keys = Object.keys(params).sort();
-  return JSON.stringify(keys.map((key) => [key, params[key]]));
+  return JSON.stringify(Object.entries(params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

@@ -44,7 +44,7 @@ test('tick callbacks format labels; this.getLabelForValue works on Chart.js 3', 
   const every = base.replace('%AXES%', "x:{ticks:{callback:function(val, index){ return index % 2 === 0 ? this.getLabelForValue(val) : ''; }}}");
   const none = base.replace('%AXES%', "x:{ticks:{callback:function(){ return ''; }}}");
   const all = base.replace('%AXES%', "x:{ticks:{callback:function(val){ return this.getLabelForValue(val); }}}");
-  const [everyOther, blank, full] = await Promise.all([every, none, all].map((chart) => render(chart, { version: '3' })));
+  const [everyOther, blank, full] = (await Promise.all([every, none, all].map((chart) => render(chart, { version: '3' })))) as [DecodedImage, DecodedImage, DecodedImage];
   const labelsOf = (image: DecodedImage) => {
     let count = 0;
     for (let y = image.height - 22; y < image.height; y++) for (let x = 0; x < image.width; x++) if (pixelAt(image, x, y)[3] > 100) count++;

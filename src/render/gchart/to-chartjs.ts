@@ -19,6 +19,7 @@ export interface ConvertedChart {
 
 type ChartType = 'bar' | 'horizontalBar' | 'line' | 'pie' | 'scatter';
 // Chart.js 2 options are open-ended: the converter writes them, validateChartConfig checks the result.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a Chart.js 2 config being built, any shape Chart.js takes
 type Options = Record<string, any>;
 interface Axis extends Options {
   ticks: Options;

@@ -144,8 +144,6 @@ function publicBaseUrl(request: FastifyRequest, options: ServiceOptions): string
  * these keys apart from /chart's (renderCacheKey).
  */
 function storedCacheKey(id: string, params: Record<string, string>): string {
-  const entries = Object.keys(params)
-    .sort()
-    .map((key) => [key, params[key]]);
+  const entries = Object.entries(params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return createHash('sha256').update(CHARTD_VERSION).update('\0stored\0').update(id).update('\0').update(JSON.stringify(entries)).digest('base64url');
 }
