@@ -72,10 +72,19 @@ export interface SerializedError {
   message: string;
 }
 
+/** Marks chartd's errors across copies of the library (two versions in one dependency tree), as undici does. */
+const CHARTD_ERROR = Symbol.for('chartd.error');
+
 export class ChartdError extends Error {
   override readonly name = 'ChartdError';
   readonly code: ErrorCode;
   readonly statusCode: number;
+  readonly [CHARTD_ERROR] = true;
+
+  /** `instanceof ChartdError` holds for a ChartdError made by any copy of chartd. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as { [CHARTD_ERROR]?: unknown })[CHARTD_ERROR] === true;
+  }
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);

@@ -8,9 +8,9 @@
 //   node examples/leaks/piscina-atomics.mjs
 //
 // Fix: `new Piscina({ atomics: 'disabled' })`, or end each task with
-// `await new Promise((r) => setImmediate(r))`. chartd has its own pool on
-// node:worker_threads whose workers wait in their event loop, and every render
-// ends with a setImmediate yield (DESIGN.md, "piscina trap").
+// `await new Promise((r) => setImmediate(r))`. chartd's render workers are
+// processes that wait in their event loop, and every render ends with a
+// setImmediate yield (docs/ARCHITECTURE.md, "Let native memory go").
 import { createRequire } from 'node:module';
 import { isMainThread } from 'node:worker_threads';
 import { createCanvas } from '@napi-rs/canvas';
