@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { waitFor } from './wait.js';
 
 /**
  * Private Redis and PostgreSQL servers for tests: started from the binaries Debian's
@@ -54,14 +55,6 @@ function onPath(command: string): string | undefined {
   return undefined;
 }
 
-async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await probe().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`${what} did not come up within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** Sends PING on a fresh connection; true on +PONG. */
 function redisPing(port: number): Promise<boolean> {
@@ -111,10 +104,16 @@ export async function startRedisServer(): Promise<RedisServer> {
     if (server.pid) leftovers.set(server.pid, 'SIGKILL');
     server.once('exit', () => server.pid && leftovers.delete(server.pid));
     try {
-      await waitFor(`redis-server on port ${port}`, 10_000, async () => {
-        if (server.exitCode !== null) throw new Error(`redis-server exited: ${output}`);
-        return redisPing(port);
-      });
+      // An exited server fails at once (a probe that throws ends the wait), not after the timeout.
+      await waitFor(
+        `redis-server on port ${port}`,
+        async () => {
+          if (server.exitCode !== null) throw new Error(`redis-server exited: ${output}`);
+          return redisPing(port);
+        },
+        10_000,
+        50,
+      );
     } catch (error) {
       server.kill('SIGKILL');
       throw new Error(`${(error as Error).message}\n${output}`);

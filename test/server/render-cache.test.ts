@@ -4,6 +4,7 @@ import { decodeImage } from '../helpers/images.js';
 import { sampleMemory, slope } from '../helpers/memory.js';
 import { assertErrorReply, fetchReply, postJson } from '../helpers/replies.js';
 import { chartUrl, startTestService } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** The render cache over HTTP: hits skip the workers, misses render, and the bytes stay within the bound. */
 
@@ -80,7 +81,7 @@ test('a cached image is served while the queue is full; an uncached one gets 503
   assert.equal((await fetchReply(cachedUrl)).headers.get('x-cache'), 'MISS');
 
   const slow = postJson(`${service.url}/chart`, { chart: { ...barChart(4), options: { plugins: { chartdTest: { busyMs: 1500 } } } } });
-  while (!service.pool.stats().workers.some((worker) => worker.state === 'busy')) await new Promise((resolve) => setTimeout(resolve, 10));
+  await waitFor('the slow render to hold the worker', () => service.pool.stats().workers.some((worker) => worker.state === 'busy'));
 
   assertErrorReply(await fetchReply(chartUrl(service.url, { c: JSON.stringify(barChart(5)) })), 503, 'QUEUE_FULL');
   const hit = await fetchReply(cachedUrl);

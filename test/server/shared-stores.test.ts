@@ -7,6 +7,7 @@ import { decodeImage, differingFraction } from '../helpers/images.js';
 import { assertErrorReply, fetchReply, postJson } from '../helpers/replies.js';
 import { startTestService } from '../helpers/server.js';
 import { startPostgresServer, startRedisServer, type PostgresServer, type RedisServer } from '../helpers/servers.js';
+import { eventually } from '../helpers/wait.js';
 
 /**
  * Stored charts shared by replicas through --store redis://... and postgres://...,
@@ -38,18 +39,6 @@ async function create(service: RunningService): Promise<string> {
   const id = /\/chart\/render\/([\w-]{22})$/.exec(url)?.[1];
   assert.ok(id, url);
   return id;
-}
-
-async function eventually(check: () => Promise<void>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
 }
 
 for (const kind of ['redis', 'postgres'] as const) {

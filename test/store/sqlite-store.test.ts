@@ -54,27 +54,7 @@ test('put, get and the file: WAL mode, private permissions, a directory created 
   assert.equal(reader.pragma('journal_mode', { simple: true }), 'wal');
 });
 
-test('expired charts are never returned, and deleteExpired drops them and frees their room', async (t) => {
-  const store = new SqliteChartStore(tempDir(t), { maxCharts: 3, maxBytes: 1 << 20 });
-  t.after(() => store.close());
-  const now = Date.now();
-  const old = newChartId();
-  const fresh = newChartId();
-  await store.put(old, body('{"chart":1}'), now + 1_000);
-  await store.put(fresh, body('{"chart":2}'), now + 100_000);
-  assert.ok(await store.get(old, now));
-  assert.equal(await store.get(old, now + 1_000), undefined, 'expired at its expiry');
-  assert.equal(await store.deleteExpired(now + 1_000), 1);
-  assert.deepEqual(await store.stats(), { charts: 1, bytes: 11, maxCharts: 3, maxBytes: 1 << 20 });
-  assert.ok(await store.get(fresh, now + 1_000));
-
-  // Many expired charts go in batches (no statement deletes them all at once).
-  const many = new SqliteChartStore(tempDir(t), { maxCharts: 5_000, maxBytes: 1 << 30 });
-  t.after(() => many.close());
-  for (let i = 0; i < 1_200; i++) await many.put(newChartId(), body('{}'), now + 10);
-  assert.equal(await many.deleteExpired(now + 10), 1_200);
-  assert.equal((await many.stats()).charts, 0);
-});
+// Expiry and batched deletion: store-contract.test.ts, which runs the same contract on this store.
 
 test('the count and byte bounds refuse with STORE_FULL, after dropping what has expired', async (t) => {
   const store = new SqliteChartStore(tempDir(t), { maxCharts: 2, maxBytes: 100 });

@@ -14,6 +14,7 @@ import { PostgresChartStore } from '../../src/store/postgres-store.js';
 import { RedisChartStore } from '../../src/store/redis-store.js';
 import { SqliteChartStore } from '../../src/store/sqlite-store.js';
 import { startPostgresServer, startRedisServer, type PostgresServer, type RedisServer } from '../helpers/servers.js';
+import { eventually } from '../helpers/wait.js';
 
 /**
  * One contract, three stores: the embedded SQLite file, Redis and PostgreSQL, the
@@ -66,7 +67,6 @@ async function place(kind: Kind): Promise<{ open: (bounds: ChartStoreBounds) => 
 async function openStore(kind: Kind, bounds: ChartStoreBounds = { maxCharts: 100, maxBytes: 1 << 20 }): Promise<ChartStore> {
   return (await place(kind)).open(bounds);
 }
-
 
 for (const kind of KINDS) {
   test(`${kind}: put and get keep kind, bytes and times; an unknown id is undefined; an id is never replaced`, async () => {
@@ -327,14 +327,3 @@ test('--store names sqlite, a Redis URL or a PostgreSQL URL, and hides passwords
   assert.ok(!refused.message.includes('s3cret'), refused.message);
 });
 
-async function eventually(check: () => Promise<void>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
