@@ -21,7 +21,8 @@ import { Recorder } from './load/recorder.js';
 import { renderRssOverRequests } from './load/report-png.js';
 import { RequestMix } from './load/request-mix.js';
 import { spawnServer } from './load/server-process.js';
-import { MB, round } from './load/stats.js';
+import { MB } from './load/stats.js';
+import { roundTo } from '../src/values.js';
 import { outcomeTable, summarizeLatency, summarizeMemory } from './load/summary.js';
 
 const DEFAULTS = {
@@ -124,7 +125,7 @@ async function main(argv: string[]): Promise<number> {
     return [
       target.label,
       `${recorder.byClass.ok}/${recorder.completed}`,
-      round(recorder.completed / durationSeconds, 1),
+      roundTo(recorder.completed / durationSeconds, 1),
       latency.p50,
       latency.p99,
       memory.rssAt10PercentMb ?? '?',
@@ -153,7 +154,7 @@ async function main(argv: string[]): Promise<number> {
         results: results.map(({ target, recorder, durationSeconds, samples, stoppedAtCap, exit }) => ({
           server: target.label,
           requests: recorder.completed,
-          throughputRps: round(recorder.completed / durationSeconds, 2),
+          throughputRps: roundTo(recorder.completed / durationSeconds, 2),
           latencyMs: summarizeLatency(recorder),
           memory: summarizeMemory(samples),
           outcomes: outcomeTable(recorder),

@@ -10,7 +10,8 @@
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { describeMachine, percentile, printTable } from './machine.js';
+import { describeMachine, printTable } from './machine.js';
+import { percentileOf } from './load/stats.js';
 import { REPO_ROOT } from './load/paths.js';
 import { spawnServer } from './load/server-process.js';
 
@@ -49,13 +50,12 @@ async function measure(root: string): Promise<Array<string | number>> {
       }
     })();
     await Promise.all([...flood, probe]);
-    probes.sort((a, b) => a - b);
     const flooded = [...statuses.values()].reduce((a, b) => a + b, 0);
     return [
       root,
       probes.length,
-      percentile(probes, 50).toFixed(1),
-      percentile(probes, 99).toFixed(1),
+      percentileOf(probes, 50).toFixed(1),
+      percentileOf(probes, 99).toFixed(1),
       probes.at(-1)!.toFixed(1),
       (flooded / SECONDS).toFixed(1),
       [...statuses].map(([status, count]) => `${count}× ${status}`).join(', '),

@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import autocannon from 'autocannon';
+import { loadAutocannon, type AutocannonRequest } from './load/autocannon.js';
 import { createRenderJob, renderJob } from '../src/index.js';
 import { describeMachine, printTable } from './machine.js';
 import { SCENARIOS } from './scenarios.js';
@@ -76,11 +76,11 @@ try {
     const body = JSON.stringify({ ...scenario.request, format: FORMAT, ref: '' });
     let counter = 0;
     for (const connections of CONCURRENCY) {
-      const result = await autocannon({
+      const result = await loadAutocannon()({
         url: `${chartd.url}/chart`,
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        requests: [{ setupRequest: (request: autocannon.Request) => ({ ...request, body: body.replace('"ref":""', `"ref":"${counter++}"`) }) }],
+        requests: [{ setupRequest: (request: AutocannonRequest) => ({ ...request, body: body.replace('"ref":""', `"ref":"${counter++}"`) }) }],
         connections,
         duration: SECONDS,
       });

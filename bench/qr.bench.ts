@@ -8,7 +8,8 @@ import { performance } from 'node:perf_hooks';
 import type QRCodeModule from 'qrcode';
 import { resolveQrJob } from '../src/render/qr/qr-job.js';
 import { renderQr } from '../src/render/qr/render-qr.js';
-import { describeMachine, percentile, printTable } from './machine.js';
+import { describeMachine, printTable } from './machine.js';
+import { percentileOf } from './load/stats.js';
 
 const qrcode = createRequire(import.meta.url)('qrcode') as typeof QRCodeModule;
 const TEXT = 'https://example.com/orders/2026/12/01?customer=48151623&ref=chartd';
@@ -22,7 +23,7 @@ async function median(runs: number, body: () => Promise<Buffer>): Promise<{ ms: 
     bytes = (await body()).length;
     times.push(performance.now() - started);
   }
-  return { ms: percentile(times.sort((a, b) => a - b), 50), bytes };
+  return { ms: percentileOf(times, 50), bytes };
 }
 
 console.log(`chartd QR codes: ${describeMachine()}; "${TEXT}" (${TEXT.length} characters), level M, margin 4\n`);

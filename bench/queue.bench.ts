@@ -9,7 +9,8 @@
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { describeMachine, percentile, printTable } from './machine.js';
+import { describeMachine, printTable } from './machine.js';
+import { percentileOf } from './load/stats.js';
 import { REPO_ROOT } from './load/paths.js';
 import { spawnServer } from './load/server-process.js';
 import { SCENARIOS } from './scenarios.js';
@@ -45,8 +46,7 @@ async function measure(queue: number): Promise<Array<string | number>> {
         }
       }),
     );
-    accepted.sort((a, b) => a - b);
-    return [queue, (accepted.length / SECONDS).toFixed(1), percentile(accepted, 50).toFixed(0), percentile(accepted, 99).toFixed(0), `${((100 * shed) / (shed + accepted.length)).toFixed(0)} %`];
+    return [queue, (accepted.length / SECONDS).toFixed(1), percentileOf(accepted, 50).toFixed(0), percentileOf(accepted, 99).toFixed(0), `${((100 * shed) / (shed + accepted.length)).toFixed(0)} %`];
   } finally {
     await server.stop();
   }

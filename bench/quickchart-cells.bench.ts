@@ -14,9 +14,10 @@
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import autocannon from 'autocannon';
+import { loadAutocannon, type AutocannonRequest } from './load/autocannon.js';
 import { createRenderJob, renderJob, type RenderRequest } from '../src/index.js';
-import { describeMachine, percentile, printTable } from './machine.js';
+import { describeMachine, printTable } from './machine.js';
+import { percentileOf } from './load/stats.js';
 import { spawnServer } from './load/server-process.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -74,7 +75,7 @@ function bodyTemplate(request: RenderRequest): [before: string, after: string] {
 async function runCell(url: string, cell: Cell): Promise<{ rps: number; p50: number; p99: number; errors: number; bytes: number }> {
   const [before, after] = bodyTemplate(cell.request);
   let counter = 0;
-  const result = await autocannon({
+  const result = await loadAutocannon()({
     url: `${url}chart`,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -82,7 +83,7 @@ async function runCell(url: string, cell: Cell): Promise<{ rps: number; p50: num
     duration: SECONDS,
     ...(cell.repeated
       ? { body: before + after }
-      : { requests: [{ setupRequest: (request: autocannon.Request) => ({ ...request, body: `${before} #${counter++}${after}` }) }] }),
+      : { requests: [{ setupRequest: (request: AutocannonRequest) => ({ ...request, body: `${before} #${counter++}${after}` }) }] }),
   });
   return {
     rps: result.requests.average,
@@ -103,7 +104,7 @@ async function inProcessMs(request: RenderRequest): Promise<number> {
     await renderJob(createRenderJob(request));
     times.push(performance.now() - start);
   }
-  return percentile(times.sort((a, b) => a - b), 50);
+  return percentileOf(times, 50);
 }
 
 console.log(`chartd against QuickChart's cells: ${describeMachine()}; chartd with default options (2 workers, render cache on), ${SECONDS} s per cell\n`);

@@ -11,7 +11,8 @@ import { getChartJsRuntime } from '../src/render/chartjs/runtimes.js';
 import { encodePng, encodePngWithSkia, encodeRaster, encodeWebpWithSkia } from '../src/render/encode.js';
 import { registerBundledFonts } from '../src/render/fonts.js';
 import { BENCH_FORMATS, SCENARIOS } from './scenarios.js';
-import { describeMachine, percentile, printTable } from './machine.js';
+import { describeMachine, printTable } from './machine.js';
+import { percentileOf } from './load/stats.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 
@@ -36,7 +37,6 @@ async function measureRenders(): Promise<Map<string, number>> {
         encodes.push(result.timings.encodeMs);
         bytes = result.body.length;
       }
-      for (const list of [times, draws, encodes]) list.sort((a, b) => a - b);
       const mean = times.reduce((sum, t) => sum + t, 0) / times.length;
       rendersPerSecond.set(`${scenario.name}|${format}`, 1000 / mean);
       rows.push([
@@ -44,10 +44,10 @@ async function measureRenders(): Promise<Map<string, number>> {
         format,
         (1000 / mean).toFixed(1),
         mean.toFixed(2),
-        percentile(times, 50).toFixed(2),
-        percentile(times, 99).toFixed(2),
-        percentile(draws, 50).toFixed(2),
-        percentile(encodes, 50).toFixed(2),
+        percentileOf(times, 50).toFixed(2),
+        percentileOf(times, 99).toFixed(2),
+        percentileOf(draws, 50).toFixed(2),
+        percentileOf(encodes, 50).toFixed(2),
         bytes,
       ]);
     }
@@ -81,8 +81,7 @@ async function compareEncoders(): Promise<void> {
         bytes = (await encode(canvas)).length;
         times.push(performance.now() - start);
       }
-      times.sort((a, b) => a - b);
-      results[name] = { ms: percentile(times, 50), bytes };
+      results[name] = { ms: percentileOf(times, 50), bytes };
     }
     const baseline = results['Skia encode("png") (baseline)']!;
     for (const [name, { ms, bytes }] of Object.entries(results)) {

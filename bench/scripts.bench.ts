@@ -7,7 +7,8 @@
 import { performance } from 'node:perf_hooks';
 import { DEFAULT_LIMITS, loadScriptEngine, renderChart } from '../src/index.js';
 import { ScriptSession } from '../src/render/script/script-session.js';
-import { describeMachine, percentile, printTable } from './machine.js';
+import { describeMachine, printTable } from './machine.js';
+import { percentileOf } from './load/stats.js';
 
 const LABELS = Array.from({ length: 30 }, (_, i) => `day ${i + 1}`);
 const VALUES = LABELS.map((_, i) => 100 + ((i * 37) % 90));
@@ -37,8 +38,8 @@ const js = await timeRenders(200, scripted);
 printTable(
   ['config', 'p50 ms', 'p99 ms'],
   [
-    ['JSON: colours listed, tickFormat, datalabels (no sandbox)', percentile(json, 50).toFixed(2), percentile(json, 99).toFixed(2)],
-    ['JavaScript: scriptable colour, tick and datalabels callbacks', percentile(js, 50).toFixed(2), percentile(js, 99).toFixed(2)],
+    ['JSON: colours listed, tickFormat, datalabels (no sandbox)', percentileOf(json, 50).toFixed(2), percentileOf(json, 99).toFixed(2)],
+    ['JavaScript: scriptable colour, tick and datalabels callbacks', percentileOf(js, 50).toFixed(2), percentileOf(js, 99).toFixed(2)],
   ],
 );
 
@@ -59,7 +60,7 @@ console.log();
 printTable(
   ['sandbox', 'cost'],
   [
-    ['create + dispose a runtime (with the prelude)', `${percentile(created.sort((a, b) => a - b), 50).toFixed(3)} ms p50`],
+    ['create + dispose a runtime (with the prelude)', `${percentileOf(created, 50).toFixed(3)} ms p50`],
     ['one callback call (snapshot in, result out)', `${perCall.toFixed(1)} µs`],
   ],
 );

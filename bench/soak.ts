@@ -23,7 +23,8 @@ import { renderSoakReport } from './load/report-png.js';
 import { buildOomRequest, RequestMix, SOAK_FORMATS } from './load/request-mix.js';
 import { DEFAULTS, HELP, parseSoakOptions, UsageError, type SoakOptions } from './load/soak-options.js';
 import { spawnServer, type ServerProcess } from './load/server-process.js';
-import { createRandom, round } from './load/stats.js';
+import { createRandom } from './load/stats.js';
+import { roundTo } from '../src/values.js';
 import { chaosFigures, outcomeTable, summarizeLatency, summarizeMemory, type Check } from './load/summary.js';
 
 async function startChartd(options: SoakOptions): Promise<ServerProcess> {
@@ -154,13 +155,13 @@ export async function runSoak(options: SoakOptions): Promise<number> {
     date: new Date().toISOString(),
     target,
     options: { ...options, url: options.url?.href, adminUrl: options.adminUrl?.href },
-    durationSeconds: round(durationSeconds, 1),
+    durationSeconds: roundTo(durationSeconds, 1),
     requests: recorder.completed,
-    throughputRps: round(recorder.completed / durationSeconds, 2),
+    throughputRps: roundTo(recorder.completed / durationSeconds, 2),
     outcomes: outcomeTable(recorder),
     classes: recorder.byClass,
     byKind: Object.fromEntries(recorder.byKind),
-    validSuccessRatio: round(successRatio, 5),
+    validSuccessRatio: roundTo(successRatio, 5),
     latencyMs: summarizeLatency(recorder),
     memory,
     chaos: chaos ? chaosFigures(recorder, chaos.stats) : undefined,

@@ -16,6 +16,7 @@ import { REPO_ROOT } from './load/paths.js';
 import { ProcessTree, readTreePss } from './load/process-tree.js';
 import { spawnServer } from './load/server-process.js';
 import { SCENARIOS } from './scenarios.js';
+import { percentileOf } from './load/stats.js';
 
 const { values } = parseArgs({ options: { root: { type: 'string' } } });
 const ROOT = values.root ?? REPO_ROOT;
@@ -46,8 +47,7 @@ async function medianRss(tree: ProcessTree, reads = 10): Promise<{ tree: number;
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
-  return { tree: median(trees), main: median(mains) };
+  return { tree: percentileOf(trees, 50) || 0, main: percentileOf(mains, 50) || 0 };
 }
 
 async function waitReady(url: URL, timeoutMs = 60_000): Promise<void> {

@@ -9,7 +9,8 @@
 // and scrapes the admin port's /metrics every --interval seconds for --minutes.
 // A planted leak (test/fixtures/fault-hooks.js preloaded with NODE_OPTIONS, never
 // reachable without it) is sent with every --leak-every-th request:
-// --leak heap|external|native and --leak-bytes per leaking render.
+// --leak heap|external|native and --leak-bytes per leaking render (native: canvases
+// made straight from @napi-rs/canvas, one of about that many pixel bytes under 1 MiB).
 //
 // Usage: node scripts/record-memory-series.js --out FILE [--minutes 10] [--interval 5]
 //          [--concurrency 2] [--leak heap --leak-bytes 8192 --leak-every 20]
@@ -51,6 +52,8 @@ const KEEP = [
   'chartd_worker_heap_used_bytes',
   'chartd_worker_external_bytes',
   'chartd_worker_resident_bytes',
+  'chartd_worker_native_objects',
+  'chartd_worker_native_bytes',
   'chartd_worker_renders',
   'chartd_worker_age_seconds',
   'chartd_worker_restarts_total',

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Trims a recording of scripts/record-memory-series.js to a test fixture
 // (test/fixtures/leak-series/): only the series the leak monitor reads (each
-// worker slot's age, renders, post-GC heap, external and resident memory; the
+// worker slot's age, renders, post-GC heap, external and resident memory, native
+// objects and bytes by kind; the
 // main process's RSS; restarts), one sample per --step seconds (the detector's
 // default interval, 10 s), bytes rounded to KiB. The `recorded` header is kept.
 //
@@ -13,7 +14,7 @@ const { values, positionals } = parseArgs({ allowPositionals: true, options: { s
 const [from, to] = positionals;
 if (!from || !to) throw new Error('usage: trim-recording.js RECORDING.json FIXTURE.json [--step 10]');
 const recording = JSON.parse(readFileSync(from, 'utf8'));
-const KEEP = /^(chartd_worker_(age_seconds|renders|heap_post_gc_bytes|external_bytes|resident_bytes)\{|process_resident_memory_bytes$|chartd_worker_restarts_total\{)/;
+const KEEP = /^(chartd_worker_(age_seconds|renders|heap_post_gc_bytes|external_bytes|resident_bytes|native_objects|native_bytes)\{|process_resident_memory_bytes$|chartd_worker_restarts_total\{)/;
 const step = Number(values.step);
 const series = {};
 for (const [key, points] of Object.entries(recording.series)) {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { POOL_DEFAULTS } from './pool/pool-options.js';
 import { OUTPUT_FORMATS, type OutputFormat } from './render/job.js';
 import { DEFAULT_LIMITS } from './render/limits.js';
+import { SigningKeyring } from './signing.js';
 
 /**
  * Service options: one table, each reachable by flag and environment variable.
@@ -16,6 +17,8 @@ export interface ServiceOptions {
   queue: number | 'auto';
   timeoutMs: number;
   drainTimeoutMs: number;
+  /** On SIGTERM, how long /readyz fails while requests are still served, before the listener closes. */
+  drainDelayMs: number;
   maxRendersPerWorker: number;
   workerMemoryMb: number;
   workerMemoryLimitMb: number;
@@ -37,6 +40,8 @@ export interface ServiceOptions {
   scripts: 'on' | 'off';
   rateLimit: number;
   rateLimitWindowMs: number;
+  /** '' (no keys), or a JSON file of API keys and their limits (src/server/api-keys.ts). */
+  apiKeysFile: string;
   cacheMaxAgeSeconds: number;
   renderCacheMb: number;
   renderCacheTtlSeconds: number;
@@ -58,9 +63,13 @@ export interface ServiceOptions {
   leakIntervalMs: number;
   leakThresholdPercent: number;
   leakRecycle: 'on' | 'off';
+  /** '' (no accounts: signature parameters are ignored), or a JSON file of signing accounts (src/signing.ts SigningKeyring). */
+  signingKeys: string;
+  /** Refuse unsigned requests on the image routes (403 SIGNATURE_REQUIRED). */
+  requireSignature: boolean;
 }
 
-type Kind = 'integer' | 'integer-or-auto' | 'string' | 'enum' | 'output-sizes';
+type Kind = 'integer' | 'integer-or-auto' | 'string' | 'enum' | 'output-sizes' | 'boolean';
 
 export interface OptionSpec {
   key: keyof ServiceOptions;
@@ -87,6 +96,7 @@ export const SERVICE_DEFAULTS: Readonly<ServiceOptions> = Object.freeze({
   queue: 'auto', // QUEUE_PER_WORKER renders per worker
   timeoutMs: POOL_DEFAULTS.timeoutMs, // 10 seconds
   drainTimeoutMs: POOL_DEFAULTS.drainTimeoutMs, // 30 seconds
+  drainDelayMs: 5_000, // 5 seconds: a few failed readiness probes (Kubernetes endpoints, a load balancer's health check) before the listener closes
   maxRendersPerWorker: POOL_DEFAULTS.maxRendersPerWorker, // renders
   workerMemoryMb: POOL_DEFAULTS.workerMemoryBudgetBytes / 1024 / 1024, // MiB
   workerMemoryLimitMb: POOL_DEFAULTS.workerMemoryLimitBytes / 1024 / 1024, // MiB
@@ -103,8 +113,9 @@ export const SERVICE_DEFAULTS: Readonly<ServiceOptions> = Object.freeze({
   clientBudgetPercent: 25, // % of the pool's worker time one client may use while others wait
   clientBudgetWindowMs: 60_000, // 1 minute
   scripts: 'on', // JavaScript in configs, in a WebAssembly sandbox per render
-  rateLimit: 0, // requests per window per client IP; 0 = off
+  rateLimit: 0, // requests per window per client (address or API key); 0 = off
   rateLimitWindowMs: 60_000, // 1 minute
+  apiKeysFile: '', // no API keys: every client is counted by address
   cacheMaxAgeSeconds: 604_800, // 7 days, as QuickChart
   renderCacheMb: 64, // MiB of rendered images kept in the main process; 0 = off
   renderCacheTtlSeconds: 600, // 10 minutes
@@ -123,6 +134,8 @@ export const SERVICE_DEFAULTS: Readonly<ServiceOptions> = Object.freeze({
   leakIntervalMs: 10_000, // 10 seconds
   leakThresholdPercent: 10, // % growth per hour
   leakRecycle: 'off',
+  signingKeys: '',
+  requireSignature: false,
 });
 
 export const OPTION_SPECS: readonly OptionSpec[] = [
@@ -132,6 +145,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'queue', flag: 'queue', env: 'CHARTD_QUEUE', kind: 'integer-or-auto', min: 0, description: `renders waiting for a worker before 503 (auto: ${QUEUE_PER_WORKER} per worker)` },
   { key: 'timeoutMs', flag: 'timeout', env: 'CHARTD_TIMEOUT_MS', kind: 'integer', min: 1, description: 'deadline of one render from arrival, ms (504 past it; the worker process is killed)' },
   { key: 'drainTimeoutMs', flag: 'drain-timeout', env: 'CHARTD_DRAIN_TIMEOUT_MS', kind: 'integer', min: 0, description: 'on SIGTERM, how long accepted requests may take to finish, ms' },
+  { key: 'drainDelayMs', flag: 'drain-delay', env: 'CHARTD_DRAIN_DELAY_MS', kind: 'integer', min: 0, description: 'on SIGTERM, how long chartd goes on serving with /readyz failing before it stops accepting, ms (for load balancers to take it out of rotation first; SIGINT skips it)' },
   { key: 'maxRendersPerWorker', flag: 'max-renders-per-worker', env: 'CHARTD_MAX_RENDERS_PER_WORKER', kind: 'integer', min: 1, description: 'recycle a worker after this many renders' },
   { key: 'workerMemoryMb', flag: 'worker-memory', env: 'CHARTD_WORKER_MEMORY_MB', kind: 'integer', min: 1, description: 'recycle a worker between renders when its resident memory (RSS, native included) passes this, MiB' },
   { key: 'workerMemoryLimitMb', flag: 'worker-memory-limit', env: 'CHARTD_WORKER_MEMORY_LIMIT_MB', kind: 'integer', min: 1, description: 'kill a worker whose resident memory passes this mid-render (that request: 400 RENDER_OUT_OF_MEMORY), MiB' },
@@ -148,8 +162,9 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'clientBudgetPercent', flag: 'client-budget', env: 'CHARTD_CLIENT_BUDGET_PERCENT', kind: 'integer', min: 0, description: 'share of the workers\' time one client may use per window while others wait, %, 0 = off (429 past it)' },
   { key: 'scripts', flag: 'scripts', env: 'CHARTD_SCRIPTS', kind: 'enum', values: ['on', 'off'], description: 'run JavaScript in configs (functions, new Date(), helpers) in a sandbox per render; off: 400 CONFIG_FUNCTION' },
   { key: 'clientBudgetWindowMs', flag: 'client-budget-window', env: 'CHARTD_CLIENT_BUDGET_WINDOW_MS', kind: 'integer', min: 1000, description: 'client budget window, ms' },
-  { key: 'rateLimit', flag: 'rate-limit', env: 'CHARTD_RATE_LIMIT', kind: 'integer', min: 0, description: 'requests per window per client IP, 0 = off (429 past it)' },
+  { key: 'rateLimit', flag: 'rate-limit', env: 'CHARTD_RATE_LIMIT', kind: 'integer', min: 0, description: 'requests per window per client (address, or API key), 0 = off (429 past it); shared by replicas when --store is Redis or PostgreSQL' },
   { key: 'rateLimitWindowMs', flag: 'rate-limit-window', env: 'CHARTD_RATE_LIMIT_WINDOW_MS', kind: 'integer', min: 1, description: 'rate limit window, ms' },
+  { key: 'apiKeysFile', flag: 'api-keys', env: 'CHARTD_API_KEYS_FILE', kind: 'string', description: 'JSON file of API keys, each with a name and its own rate limit and client budget; read at start (401 API_KEY_INVALID for a key not in it)' },
   { key: 'cacheMaxAgeSeconds', flag: 'cache-max-age', env: 'CHARTD_CACHE_MAX_AGE', kind: 'integer', min: 0, description: 'Cache-Control max-age of images, seconds' },
   { key: 'renderCacheMb', flag: 'render-cache', env: 'CHARTD_RENDER_CACHE_MB', kind: 'integer', min: 0, description: 'rendered images kept for identical requests, MiB (LRU), 0 = off' },
   { key: 'renderCacheTtlSeconds', flag: 'render-cache-ttl', env: 'CHARTD_RENDER_CACHE_TTL', kind: 'integer', min: 1, description: 'how long a rendered image is kept for identical requests, seconds' },
@@ -168,6 +183,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'leakIntervalMs', flag: 'leak-interval', env: 'CHARTD_LEAK_INTERVAL_MS', kind: 'integer', min: 100, description: 'leak detector sampling interval, ms' },
   { key: 'leakThresholdPercent', flag: 'leak-threshold', env: 'CHARTD_LEAK_THRESHOLD_PERCENT', kind: 'integer', min: 1, description: 'memory growth per hour (% of baseline) that the leak detector flags' },
   { key: 'leakRecycle', flag: 'leak-recycle', env: 'CHARTD_LEAK_RECYCLE', kind: 'enum', values: ['on', 'off'], description: 'recycle a worker the leak detector flags' },
+  { key: 'signingKeys', flag: 'signing-keys', env: 'CHARTD_SIGNING_KEYS_FILE', kind: 'string', description: 'JSON file of signing accounts {"accounts":[{"id":"acme","keys":["..."]}]}: signed URLs (sig, signature) are verified against them; the first key signs, any verifies' },
+  { key: 'requireSignature', flag: 'require-signature', env: 'CHARTD_REQUIRE_SIGNATURE', kind: 'boolean', description: 'refuse unsigned requests to /chart, /qr, /gchart, /chart/create and /chart/render (403 SIGNATURE_REQUIRED); needs --signing-keys' },
 ];
 
 /** Loopback listen addresses: reachable only from this machine. */
@@ -182,7 +199,7 @@ export function resolveServiceOptions(
 ): ServiceOptions {
   const options = { ...SERVICE_DEFAULTS } as Record<keyof ServiceOptions, unknown>;
   for (const spec of OPTION_SPECS) {
-    const flagValue = flags[spec.flag];
+    const flagValue = typeof flags[spec.flag] === 'boolean' ? String(flags[spec.flag]) : flags[spec.flag];
     const raw = typeof flagValue === 'string' ? flagValue : env[spec.env];
     if (raw === undefined || raw === '') continue;
     const source = typeof flagValue === 'string' ? `--${spec.flag}` : spec.env;
@@ -201,6 +218,9 @@ export function resolveServiceOptions(
   }
   if (resolved.publicUrl !== '') resolved.publicUrl = resolvePublicUrl(resolved.publicUrl);
   resolveStoreSpec(resolved.store);
+  // A keys file that cannot be used is a startup error, not a 403 for every request.
+  if (resolved.signingKeys !== '') SigningKeyring.load(resolved.signingKeys);
+  else if (resolved.requireSignature) throw new TypeError('--require-signature needs --signing-keys / CHARTD_SIGNING_KEYS_FILE (the accounts whose signatures are accepted)');
   return resolved;
 }
 
@@ -253,8 +273,12 @@ export function resolvePublicUrl(text: string, source = '--public-url'): string 
   return url.href.replace(/\/+$/, '');
 }
 
-function parseOption(spec: OptionSpec, raw: string, source: string): number | string {
+function parseOption(spec: OptionSpec, raw: string, source: string): number | string | boolean {
   switch (spec.kind) {
+    case 'boolean':
+      if (raw === 'true' || raw === '1') return true;
+      if (raw === 'false' || raw === '0') return false;
+      throw new TypeError(`${source} must be true or false (or 1, 0), got "${raw}"`);
     case 'integer':
       return parseInteger(raw, spec.min ?? 0, source, '');
     case 'integer-or-auto':

@@ -8,7 +8,8 @@ import { resolveOutputLimits, resolveQueue, type ServiceOptions } from './option
 import { createRenderPool, type RenderPool } from './pool/render-pool.js';
 import { buildAdminApp } from './server/admin-app.js';
 import { buildApp } from './server/app.js';
-import { ClientBudget } from './server/client-budget.js';
+import { loadApiKeys } from './server/api-keys.js';
+import { budgetMsOf, ClientBudget } from './server/client-budget.js';
 import { RenderCache } from './server/render-cache.js';
 import { connectionStatsOf } from './server/connection-guard.js';
 import type { ChartStore } from './store/chart-store.js';
@@ -43,10 +44,21 @@ export interface RunningService {
   adminUrl: string;
   /** Stops accepting, lets accepted requests finish (bounded by drainTimeoutMs), ends the workers. Idempotent. */
   close(): Promise<void>;
+  /**
+   * SIGTERM's sequence: /readyz fails at once (shutting_down, on both listeners) while
+   * requests are still served, with Connection: close, for options.drainDelayMs, so
+   * that load balancers and Kubernetes take this replica out of rotation before it
+   * stops accepting; then close(). Idempotent; close() during the delay cuts it short.
+   */
+  shutdown(): Promise<void>;
+  /** close(), for `await using service = await startService(...)`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Starts the pool, the public listener and the admin listener. */
 export async function startService(options: ServiceOptions, internals: ServiceInternals = {}): Promise<RunningService> {
+  // Read first: a bad --api-keys file stops the start before anything is running.
+  const apiKeys = options.apiKeysFile === '' ? undefined : loadApiKeys(options.apiKeysFile);
   watchMajorGc();
   await startHeapSampling();
   const pool = createRenderPool({
@@ -61,10 +73,11 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
     workerExecArgv: internals.workerExecArgv ?? [],
     renderLimits: { maxOutputBytes: resolveOutputLimits(options.maxOutput), allowScripts: options.scripts === 'on' },
   });
-  // Fair use: one client may hold this share of the workers' time while others wait.
+  // Fair use: one client may hold this share of the workers' time while others wait (an API key: its own share).
+  // Per replica: it shares out this replica's workers among the clients waiting for them (docs/OPERATIONS.md).
   const budget =
-    options.clientBudgetPercent > 0
-      ? new ClientBudget({ budgetMs: (options.clientBudgetPercent / 100) * options.workers * options.clientBudgetWindowMs, windowMs: options.clientBudgetWindowMs })
+    options.clientBudgetPercent > 0 || (apiKeys?.entries().some((key) => (key.budgetPercent ?? 0) > 0) ?? false)
+      ? new ClientBudget({ budgetMs: budgetMsOf(options.clientBudgetPercent, options), windowMs: options.clientBudgetWindowMs })
       : undefined;
   const cache =
     options.renderCacheMb > 0 ? new RenderCache({ maxBytes: options.renderCacheMb * 1024 * 1024, ttlMs: options.renderCacheTtlSeconds * 1000 }) : undefined;
@@ -76,6 +89,8 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
   let admin: FastifyInstance | undefined;
   let leakMonitor: LeakMonitor | undefined;
   let metrics: ServiceMetrics | undefined;
+  let draining = false;
+  const isDraining = () => draining;
   try {
     metrics = createServiceMetrics({
       pool,
@@ -84,7 +99,7 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
       renderCache: () => cache?.stats(),
       version: CHARTD_VERSION,
     });
-    app = await buildApp({ options, pool, budget, cache, store, observeRequest: metrics.observeRequest });
+    app = await buildApp({ options, pool, budget, cache, store, observeRequest: metrics.observeRequest, observeSend: metrics.observeSend, draining: isDraining, apiKeys, onRateLimitStoreError: metrics.countRateLimitStoreError });
     const log = app.log;
     if (storeError) log.error({ err: storeError, store: store.description }, 'the chart store could not be opened: /chart/create and /chart/render answer 503 STORE_UNAVAILABLE');
     else log.info({ store: store.description }, 'chart store open');
@@ -112,12 +127,12 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
       },
       onFault: () => metrics?.countInternalError('timer'),
     });
-    admin = await buildAdminApp({ options, pool, metrics, leakMonitor, publicServer: app.server, renderCache: cache, logger: log });
+    admin = await buildAdminApp({ options, pool, metrics, leakMonitor, publicServer: app.server, renderCache: cache, logger: log, draining: isDraining });
     await admin.listen({ port: options.adminPort, host: options.adminHost });
     await app.listen({ port: options.port, host: options.host });
     leakMonitor.start();
   } catch (error) {
-    leakMonitor?.stop();
+    leakMonitor?.close();
     clearInterval(purgeTimer);
     await Promise.allSettled([app?.close(), admin?.close()]);
     await pool.destroy();
@@ -130,10 +145,14 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
   const serviceMetrics = metrics;
 
   let closing: Promise<void> | undefined;
+  let shuttingDown: Promise<void> | undefined;
+  let endDelay: (() => void) | undefined;
   const close = () => {
+    draining = true;
+    endDelay?.();
     closing ??= (async () => {
       publicApp.log.info({ drainTimeoutMs: options.drainTimeoutMs }, 'shutting down: draining accepted requests');
-      monitor.stop();
+      monitor.close();
       // A connection that never sends a request is not "idle" to Node and would
       // hold close() forever: cut everything once the drain time is over.
       const cut = setTimeout(() => publicApp.server.closeAllConnections(), options.drainTimeoutMs + CLOSE_GRACE_MS);
@@ -163,6 +182,24 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
     url: addressUrl(publicApp, options.host),
     adminUrl: addressUrl(adminApp, options.adminHost),
     close,
+    shutdown() {
+      shuttingDown ??= (async () => {
+        draining = true;
+        if (options.drainDelayMs > 0 && !closing) {
+          publicApp.log.info({ drainDelayMs: options.drainDelayMs }, 'draining: /readyz fails; serving on until load balancers have noticed');
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, options.drainDelayMs);
+            endDelay = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+        }
+        await close();
+      })();
+      return shuttingDown;
+    },
+    [Symbol.asyncDispose]: close,
   };
 }
 

@@ -46,9 +46,3 @@ export function createRandom(seed: number): () => number {
 }
 
 export const MB = 1024 * 1024;
-
-export function round(value: number, digits = 2): number {
-  if (!Number.isFinite(value)) return value;
-  const factor = 10 ** digits;
-  return Math.round(value * factor) / factor;
-}

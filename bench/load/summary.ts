@@ -1,7 +1,8 @@
 import type { ChaosStats } from './chaos.js';
 import type { Sample } from './memory-sampler.js';
 import type { Recorder } from './recorder.js';
-import { MB, leastSquaresSlope, percentileOf, round } from './stats.js';
+import { MB, leastSquaresSlope, percentileOf } from './stats.js';
+import { roundTo } from '../../src/values.js';
 
 export interface Check {
   name: string;
@@ -29,12 +30,12 @@ export function summarizeMemory(samples: readonly Sample[]): MemoryFigures {
   const half = (samples.at(-1)?.t ?? 0) / 2;
   const secondHalf = withRss.filter((s) => s.t >= half).map((s) => ({ x: s.requests / 1000, y: s.rssBytes! / MB }));
   return {
-    rssAt10PercentMb: at10 ? round(at10.rssBytes! / MB, 1) : undefined,
-    rssEndMb: withRss.length > 0 ? round(withRss.at(-1)!.rssBytes! / MB, 1) : undefined,
-    rssMaxMb: withRss.length > 0 ? round(Math.max(...withRss.map((s) => s.rssBytes!)) / MB, 1) : undefined,
-    rssSlopeMbPer1000: round(leastSquaresSlope(secondHalf), 3),
+    rssAt10PercentMb: at10 ? roundTo(at10.rssBytes! / MB, 1) : undefined,
+    rssEndMb: withRss.length > 0 ? roundTo(withRss.at(-1)!.rssBytes! / MB, 1) : undefined,
+    rssMaxMb: withRss.length > 0 ? roundTo(Math.max(...withRss.map((s) => s.rssBytes!)) / MB, 1) : undefined,
+    rssSlopeMbPer1000: roundTo(leastSquaresSlope(secondHalf), 3),
     slopeSamples: secondHalf.length,
-    mainRssSlopeMbPer1000: round(
+    mainRssSlopeMbPer1000: roundTo(
       leastSquaresSlope(samples.filter((s) => s.t >= half && s.mainRssBytes !== undefined).map((s) => ({ x: s.requests / 1000, y: s.mainRssBytes! / MB }))),
       3,
     ),
@@ -44,10 +45,10 @@ export function summarizeMemory(samples: readonly Sample[]): MemoryFigures {
 export function summarizeLatency(recorder: Recorder): { p50: number; p90: number; p99: number; max: number } {
   const latencies = recorder.latenciesMs;
   return {
-    p50: round(percentileOf(latencies, 50), 1),
-    p90: round(percentileOf(latencies, 90), 1),
-    p99: round(percentileOf(latencies, 99), 1),
-    max: round(latencies.length > 0 ? Math.max(...latencies) : Number.NaN, 1),
+    p50: roundTo(percentileOf(latencies, 50), 1),
+    p90: roundTo(percentileOf(latencies, 90), 1),
+    p99: roundTo(percentileOf(latencies, 99), 1),
+    max: roundTo(latencies.length > 0 ? Math.max(...latencies) : Number.NaN, 1),
   };
 }
 
@@ -62,7 +63,7 @@ export function chaosFigures(recorder: Recorder, chaos: ChaosStats) {
   return {
     ...chaos,
     validFailed: valid.total - valid.ok,
-    validFailedPerTermination: chaos.terminations > 0 ? round((valid.total - valid.ok) / chaos.terminations, 3) : null,
+    validFailedPerTermination: chaos.terminations > 0 ? roundTo((valid.total - valid.ok) / chaos.terminations, 3) : null,
     workersKilled: kills,
   };
 }

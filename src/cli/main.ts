@@ -5,10 +5,11 @@ const HELP = `chartd ${CHARTD_VERSION}: Chart.js configs to PNG, WebP, JPEG, SVG
 Usage:
   chartd serve [options]                 run the HTTP service (QuickChart-compatible /chart)
   chartd render [config.json|-] [opts]   render one chart to a file or stdout
+  chartd sign <url> --account <id> ...   print a signed chart URL (--signing-keys)
   chartd --version                       print the version
   chartd <command> --help                options of a command
 
-Run "chartd serve --help" or "chartd render --help" for every option.
+Run "chartd serve --help", "chartd render --help" or "chartd sign --help" for every option.
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -20,6 +21,8 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./serve-command.js')).runServeCommand(rest);
     case 'render':
       return (await import('./render-command.js')).runRenderCommand(rest);
+    case 'sign':
+      return (await import('./sign-command.js')).runSignCommand(rest);
     case '--version':
     case '-v':
       process.stdout.write(`${CHARTD_VERSION}\n`);

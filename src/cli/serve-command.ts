@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { OPTION_SPECS, SERVICE_DEFAULTS, resolveServiceOptions, type ServiceOptions } from '../options.js';
+import { ApiKeysFileError } from '../server/api-keys.js';
 import { startService, type RunningService } from '../service.js';
 
 export function serveHelp(): string {
@@ -18,7 +19,8 @@ ${rows.join('\n')}
   ${'--help'.padEnd(flagWidth)} this text
 
 Stops on SIGTERM or SIGINT: stops accepting, finishes accepted requests (up to
---drain-timeout), ends the workers, exits 0.
+--drain-timeout), ends the workers, exits 0. On SIGTERM, first serves on for
+--drain-delay with /readyz failing, for load balancers to stop sending requests.
 `;
 }
 
@@ -29,7 +31,8 @@ export async function runServeCommand(args: string[]): Promise<number> {
       args,
       options: {
         help: { type: 'boolean', short: 'h' },
-        ...Object.fromEntries(OPTION_SPECS.map((spec) => [spec.flag, { type: 'string' as const }])),
+        // A boolean option is a bare flag (--require-signature); its variable takes true or false.
+        ...Object.fromEntries(OPTION_SPECS.map((spec) => [spec.flag, { type: spec.kind === 'boolean' ? ('boolean' as const) : ('string' as const) }])),
       },
       strict: true,
     }));
@@ -48,7 +51,17 @@ export async function runServeCommand(args: string[]): Promise<number> {
     process.stderr.write(`chartd serve: ${(error as Error).message}\n`);
     return 2;
   }
-  const service = await startService(options);
+  let service: RunningService;
+  try {
+    service = await startService(options);
+  } catch (error) {
+    // A bad --api-keys file is the operator's to fix: its message names the file and the problem.
+    if (error instanceof ApiKeysFileError) {
+      process.stderr.write(`chartd serve: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
   watchProcessErrors(service);
   service.app.log.info(
     { url: service.url, workers: options.workers, queue: options.queue, timeoutMs: options.timeoutMs },
@@ -59,7 +72,9 @@ export async function runServeCommand(args: string[]): Promise<number> {
       service.app.log.info({ signal }, 'signal received');
       // A second signal while draining means "now".
       process.once(signal, () => resolve(1));
-      service.close().then(
+      // SIGTERM comes from orchestrators, with a load balancer in front: leave its rotation
+      // first (--drain-delay). SIGINT is a terminal's Ctrl-C: nobody balances to it.
+      (signal === 'SIGTERM' ? service.shutdown() : service.close()).then(
         () => resolve(0),
         (error: unknown) => {
           service.app.log.error({ err: error }, 'shutdown failed');

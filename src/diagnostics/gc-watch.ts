@@ -10,6 +10,11 @@ import { getHeapStatistics } from 'node:v8';
 let postGcHeapBytes: number | undefined;
 let observer: PerformanceObserver | undefined;
 
+/**
+ * Lives for the process: the observer is one per process however many services
+ * it starts (tests start several), costs one callback per GC, and is never
+ * disconnected.
+ */
 export function watchMajorGc(): void {
   if (observer) return;
   observer = new PerformanceObserver((list) => {

@@ -1,9 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { RenderPool } from '../pool/render-pool.js';
 import type { WorkerInfo } from '../pool/pool-types.js';
+import type { NativeCounts } from '../render/native-kinds.js';
 import { readPostGcHeapBytes } from './gc-watch.js';
 import { LeakSeries, medianOf, type LeakDetectorOptions, type LeakEstimate } from './leak-detector.js';
 import { leakNextSteps } from './leak-next-steps.js';
+import { roundTo } from '../values.js';
 
 export interface LeakMonitorOptions extends LeakDetectorOptions {
   /** How often to sample, ms. */
@@ -14,27 +16,61 @@ export interface LeakMonitorOptions extends LeakDetectorOptions {
   warmUpMs?: number;
   /** ... nor those of a worker that has served fewer renders than this. */
   warmUpRenders?: number;
+  /** Worker resident memory and the main thread's heap settle later: their samples start this long into a process, ms. */
+  settleMs?: number;
 }
 
 /**
  * Warm-up exclusion: a fresh worker's first 2 minutes and 200 renders are left out
- * (start-up, the first major GCs, the steepest part of the climb).
+ * (start-up, the first major GCs, the steepest part of the climb). A worker's
+ * resident memory and the main thread's heap are left out for their first 10
+ * minutes: measured on clean servers at ~2.4 renders/s per worker
+ * (test/e2e/leak.e2e.ts), a worker's RSS still climbed 80-105 MiB/h in its minutes
+ * 2 to 8 (the allocator's arenas and Skia's caches filling) and the main heap
+ * 8.5 MiB/h (60 %/h of 14 MB); a leak of JavaScript objects, Buffers or canvases
+ * shows in the heap, external and native signals, which start at 2 minutes.
  */
-export const LEAK_MONITOR_WARM_UP = Object.freeze({ ms: 120_000, renders: 200 });
+export const LEAK_MONITOR_WARM_UP = Object.freeze({ ms: 120_000, renders: 200, settleMs: 600_000 });
 
 /**
- * Growth per render a worker shows without any leak, by signal, allowed on top of
- * minBytesPerHour at the slot's render rate. Measured on recorded clean runs
- * (test/fixtures/leak-series/clean-long.json, external-leak-long.json for the heap):
- * past its first 2 minutes a worker's post-GC heap keeps climbing for ~12,000
- * renders (not JavaScript objects the heap profile samples: two profiles 90 s apart
- * differ by 20 kB) at up to 364 B/render, its resident memory at up to 950 B/render;
- * its external memory's floor stays flat. The planted leaks read 556-840 B/render
- * (heap) and 640-1,240 B/render (external), hence 450 for both. Since the warm-up is
- * per render, so is the allowance: at 5 renders/s a worker's heap is flagged past
- * 8 MiB/h, at 23 renders/s past 36 MiB/h.
+ * Growth per render a worker shows without any leak, by signal: the allowance, in
+ * place of minBytesPerHour when larger, for the renders the slot served in the
+ * window. Measured on recorded clean runs (test/fixtures/leak-series/clean-*.json
+ * and the clean server of test/e2e/leak.e2e.ts): a worker's post-GC heap climbs
+ * 3-4 MB over its first ~12,000 renders, steepest at first: 1.2-1.3 KB/render over
+ * renders 300-1,300 (2.4 renders/s), 640 B/render over renders 300-3,900 (6.5/s),
+ * up to 364 B/render past render 2,800 (23/s); its resident memory up to 3.9 KB/render
+ * early and 950 B/render later; its external memory's floor stays flat. Planted
+ * leaks read 556-840 B/render (heap, past render 2,800) and 640-1,240 B/render
+ * (external). So a process's first EARLY_RENDERS renders are allowed `early` bytes
+ * each and the later ones `late`: at 2.4 renders/s a young worker's heap is flagged
+ * past 17 MB/h, at 23 renders/s an old one's past 37 MB/h.
  */
-const WARM_UP_BYTES_PER_RENDER = { heap: 450, external: 450, rss: 1200 } as const;
+const WARM_UP_BYTES_PER_RENDER = {
+  heap: { early: 2000, late: 450 },
+  external: { early: 450, late: 450 },
+  rss: { early: 5000, late: 1200 },
+  native: { early: 0, late: 0 },
+} as const;
+const EARLY_RENDERS = 3000;
+
+/** The growth allowed for a process's first `renders` renders, bytes. */
+function allowedGrowth(signal: LeakSignal, renders: number): number {
+  const { early, late } = WARM_UP_BYTES_PER_RENDER[signal];
+  return early * Math.min(renders, EARLY_RENDERS) + late * Math.max(0, renders - EARLY_RENDERS);
+}
+
+/**
+ * A clean worker's native pixel bytes are its one reusable canvas (surfaces.ts),
+ * sized by the last render and shrunk past KEEP_SURFACE_MAX_PIXELS (2,000,000 px,
+ * 8 MB): traffic moving from small charts to large ones can grow it by that much,
+ * once. Growth of that size within one window is allowed for the native signal.
+ */
+const SPARE_CANVAS_MAX_BYTES = 2_000_000 * 4;
+
+/** The kinds whose pixel bytes make the native signal; a native verdict names the one that grew most. */
+export const NATIVE_PIXEL_KINDS = ['canvas', 'image'] as const;
+export type NativePixelKind = (typeof NATIVE_PIXEL_KINDS)[number];
 
 /**
  * Single reads jump by the render in flight, so a sample is made of the last reads
@@ -42,11 +78,17 @@ const WARM_UP_BYTES_PER_RENDER = { heap: 450, external: 450, rss: 1200 } as cons
  * floor, since what a render encoded stays counted until a GC frees it (recorded
  * clean workers: single reads 20-35 MB, floor flat).
  */
-const READS_PER_SAMPLE = { heap: 1, external: 6, rss: 5 } as const;
-const REDUCE = { heap: (reads: number[]) => reads.at(-1)!, external: (reads: number[]) => Math.min(...reads), rss: medianOf } as const;
+const READS_PER_SAMPLE = { heap: 1, external: 6, rss: 5, native: 6 } as const;
+const floorOf = (reads: number[]) => Math.min(...reads);
+/** native takes the floor too: a canvas dropped since the last GC counts until its finalizer runs. */
+const REDUCE = { heap: (reads: number[]) => reads.at(-1)!, external: floorOf, rss: medianOf, native: floorOf } as const;
 
-/** heap: post-GC V8 heap; external: Buffers and ArrayBuffers; rss: the process's resident memory. */
-export type LeakSignal = 'heap' | 'external' | 'rss';
+/**
+ * heap: post-GC V8 heap; external: Buffers and ArrayBuffers; rss: the process's
+ * resident memory; native: pixel bytes of the canvases and images alive in the
+ * worker, whoever made them (render/native-census.cts).
+ */
+export type LeakSignal = 'heap' | 'external' | 'rss' | 'native';
 
 export interface SeriesState {
   thread: string;
@@ -72,7 +114,8 @@ interface Tracked {
 const EPISODE_END_SAMPLES = 6;
 
 /** A slot's renders over the window, its processes summed: [time, renders so far]. */
-type RenderCount = Array<[timeMs: number, renders: number]>;
+/** A slot's render counts over the window: the process's own count, and which process (a replacement counts from 0). */
+type RenderCount = Array<[timeMs: number, renders: number, workerId: number]>;
 
 /** What the main process reports of itself each sample. */
 export interface MainMemory {
@@ -92,11 +135,14 @@ interface ProcessSeen {
   workerId: number;
   /** Monitor time until which the process is warming up. */
   warmUntil: number;
+  /** Monitor time from which its resident memory is sampled. */
+  settledAt: number;
 }
 
 /**
  * Feeds the leak detector: every interval, the main thread's post-GC heap, and for
- * each worker slot its post-GC heap, external memory and resident memory. A slot's series outlives the workers in it (each one a segment
+ * each worker slot its post-GC heap, external memory, resident memory and native pixel
+ * bytes (canvases and images). A slot's series outlives the workers in it (each one a segment
  * of its own, their warm-ups left out). Logs one warning per episode (when a
  * series becomes suspected) with the commands to run next, and optionally
  * recycles the worker concerned.
@@ -104,9 +150,12 @@ interface ProcessSeen {
 export class LeakMonitor {
   readonly #tracked = new Map<string, Tracked>();
   readonly #processes = new Map<string, ProcessSeen>();
-  readonly #renders = new Map<string, { counts: RenderCount; before: number; last: number }>();
+  readonly #renders = new Map<string, { counts: RenderCount }>();
+  /** Per slot, the native signal split by kind (not verdicts of their own: they name the kind of a native verdict), and the last counts. */
+  readonly #nativeKinds = new Map<string, { kinds: Record<NativePixelKind, Tracked>; last: NativeCounts }>();
   readonly #options: LeakMonitorOptions;
   readonly #warmUpMs: number;
+  readonly #settleMs: number;
   readonly #warmUpRenders: number;
   readonly #pool: MonitoredPool;
   readonly #log: FastifyBaseLogger;
@@ -123,6 +172,7 @@ export class LeakMonitor {
     this.#adminUrl = deps.adminUrl;
     this.#options = deps.options;
     this.#warmUpMs = deps.options.warmUpMs ?? LEAK_MONITOR_WARM_UP.ms;
+    this.#settleMs = Math.max(this.#warmUpMs, deps.options.settleMs ?? LEAK_MONITOR_WARM_UP.settleMs);
     this.#warmUpRenders = deps.options.warmUpRenders ?? LEAK_MONITOR_WARM_UP.renders;
   }
 
@@ -141,14 +191,19 @@ export class LeakMonitor {
     this.#timer.unref();
   }
 
-  stop(): void {
+  /** Stops sampling; start() may sample again. The monitor holds nothing else. */
+  close(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
   }
 
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   /** Takes one sample of every series and updates verdicts. */
   sample(now = Date.now(), main: MainMemory = readMainMemory()): void {
-    this.#mainWarmUntil ??= now + this.#warmUpMs;
+    this.#mainWarmUntil ??= now + this.#settleMs;
     // The main process's RSS is not a series here: it holds the render cache (bounded, but
     // filling for as long as traffic brings new charts) and socket buffers, and grew 15-30 MB/h
     // for the first tens of minutes of recorded clean runs. The rss_trend alert watches it.
@@ -157,11 +212,13 @@ export class LeakMonitor {
       if (worker.state === 'starting' || worker.state === 'retiring') continue;
       if (!this.#warmedUp(worker, now)) continue;
       const thread = `worker-${worker.slot}`;
-      this.#countRenders(thread, now, worker.renders);
+      this.#countRenders(thread, now, worker.renders, worker.id);
       // Before its first major GC a worker has no post-GC heap: heapUsed would be garbage included.
       if (worker.heapPostGcBytes !== undefined) this.#record(thread, 'heap', now, worker.heapPostGcBytes, worker.slot);
       this.#record(thread, 'external', now, worker.externalBytes, worker.slot);
-      this.#record(thread, 'rss', now, worker.residentBytes, worker.slot);
+      if (now >= this.#processes.get(thread)!.settledAt) this.#record(thread, 'rss', now, worker.residentBytes, worker.slot);
+      this.#recordNativeKinds(thread, now, worker.native);
+      this.#record(thread, 'native', now, worker.native.canvas.bytes + worker.native.image.bytes, worker.slot);
     }
   }
 
@@ -173,26 +230,68 @@ export class LeakMonitor {
     });
   }
 
-  #countRenders(thread: string, now: number, renders: number): void {
+  #countRenders(thread: string, now: number, renders: number, workerId: number): void {
     let entry = this.#renders.get(thread);
-    if (!entry) this.#renders.set(thread, (entry = { counts: [], before: 0, last: 0 }));
-    if (renders < entry.last) entry.before += entry.last; // a new process in the slot counts from 0
-    entry.last = renders;
-    entry.counts.push([now, entry.before + renders]);
+    if (!entry) this.#renders.set(thread, (entry = { counts: [] }));
+    entry.counts.push([now, renders, workerId]);
     while (entry.counts.length > 1 && entry.counts[0]![0] < now - this.#options.windowMs) entry.counts.shift();
   }
 
-  /** Renders per hour of the slot over the window (0 for the main thread). */
-  #rendersPerHour(thread: string): number {
+  /**
+   * The growth per hour the slot's renders over the window are allowed (0 for the main
+   * thread): summed render by render, each process from where the window first saw it.
+   */
+  #allowancePerHour(thread: string, signal: LeakSignal): number {
     const counts = this.#renders.get(thread)?.counts;
     if (!counts || counts.length < 2) return 0;
-    const [t0, r0] = counts[0]!;
-    const [t1, r1] = counts.at(-1)!;
-    return t1 > t0 ? ((r1 - r0) * 3_600_000) / (t1 - t0) : 0;
+    let allowed = 0;
+    for (let i = 1; i < counts.length; i++) {
+      const [, before, beforeProcess] = counts[i - 1]!;
+      const [, after, afterProcess] = counts[i]!;
+      if (afterProcess === beforeProcess) allowed += allowedGrowth(signal, after) - allowedGrowth(signal, before);
+    }
+    const spanMs = counts.at(-1)![0] - counts[0]![0];
+    return spanMs > 0 ? (allowed * 3_600_000) / spanMs : 0;
   }
 
   #estimate(thread: string, signal: LeakSignal, tracked: Tracked): LeakEstimate {
-    return tracked.series.estimate(WARM_UP_BYTES_PER_RENDER[signal] * this.#rendersPerHour(thread));
+    const spare = signal === 'native' ? (SPARE_CANVAS_MAX_BYTES * 3_600_000) / this.#options.windowMs : 0;
+    return tracked.series.estimate(Math.max(spare, this.#allowancePerHour(thread, signal)));
+  }
+
+  #recordNativeKinds(thread: string, now: number, native: NativeCounts): void {
+    let entry = this.#nativeKinds.get(thread);
+    if (!entry) {
+      const tracker = (): Tracked => ({ series: new LeakSeries(this.#options), suspected: false, clearSamples: 0, reads: [] });
+      entry = { kinds: { canvas: tracker(), image: tracker() }, last: native };
+      this.#nativeKinds.set(thread, entry);
+    }
+    entry.last = native;
+    for (const kind of NATIVE_PIXEL_KINDS) {
+      const tracked = entry.kinds[kind];
+      tracked.reads.push(native[kind].bytes);
+      if (tracked.reads.length > READS_PER_SAMPLE.native) tracked.reads.shift();
+      tracked.series.add(now, floorOf(tracked.reads));
+    }
+  }
+
+  /** The kind whose pixel bytes grew fastest over the window, with its live count now. */
+  #grownNativeKind(thread: string): { kind: NativePixelKind; objects: number } {
+    const entry = this.#nativeKinds.get(thread);
+    let kind: NativePixelKind = 'canvas';
+    let fastest = -Infinity;
+    for (const candidate of NATIVE_PIXEL_KINDS) {
+      const perHour = entry?.kinds[candidate].series.estimate().bytesPerHour ?? 0;
+      if (perHour > fastest) [kind, fastest] = [candidate, perHour];
+    }
+    return { kind, objects: entry?.last[kind].objects ?? 0 };
+  }
+
+  /** Every tracker of a thread: its series, and the per-kind split of its native signal. */
+  *#trackersOf(thread: string): Iterable<Tracked> {
+    for (const [key, tracked] of this.#tracked) if (key.startsWith(`${thread}|`)) yield tracked;
+    const native = this.#nativeKinds.get(thread);
+    if (native) yield* Object.values(native.kinds);
   }
 
   /** Whether the worker is past its warm-up; a new worker in a slot starts a new segment of the slot's series. */
@@ -200,10 +299,9 @@ export class LeakMonitor {
     const key = `worker-${worker.slot}`;
     const seen = this.#processes.get(key);
     if (seen?.workerId !== worker.id) {
-      this.#processes.set(key, { workerId: worker.id, warmUntil: now + this.#warmUpMs });
+      this.#processes.set(key, { workerId: worker.id, warmUntil: now + this.#warmUpMs, settledAt: now + this.#settleMs });
       if (seen) {
-        for (const [trackedKey, tracked] of this.#tracked) {
-          if (!trackedKey.startsWith(`${key}|`)) continue;
+        for (const tracked of this.#trackersOf(key)) {
           tracked.series.newSegment();
           tracked.reads.length = 0;
         }
@@ -235,13 +333,15 @@ export class LeakMonitor {
       tracked.suspected = true;
     } else if (tracked.suspected && ++tracked.clearSamples >= EPISODE_END_SAMPLES) {
       tracked.suspected = false;
-      this.#log.info({ thread, signal, ratioPerHour: round(estimate.ratioPerHour) }, 'memory growth no longer suspected');
+      this.#log.info({ thread, signal, ratioPerHour: roundTo(estimate.ratioPerHour, 3) }, 'memory growth no longer suspected');
     }
   }
 
   /** Logs the verdict; returns whether the worker was recycled. */
   #onEpisodeStart(thread: string, signal: LeakSignal, tracked: Tracked, estimate: LeakEstimate): boolean {
-    const next = leakNextSteps(this.#adminUrl(), signal, tracked.slot);
+    // A native verdict names the kind that grew (and how many are alive), before a recycle forgets them.
+    const native = signal === 'native' ? this.#grownNativeKind(thread) : undefined;
+    const next = leakNextSteps(this.#adminUrl(), signal, tracked.slot, native?.kind);
     const recycle = this.#options.recycleWorkers && tracked.slot !== undefined;
     if (recycle) {
       this.#pool.recycleWorker(tracked.slot!, 'memory');
@@ -252,15 +352,17 @@ export class LeakMonitor {
       {
         thread,
         signal,
+        ...(native ? { kind: native.kind, liveObjects: native.objects } : {}),
         recycled: recycle,
         growthBytesPerHour: Math.round(estimate.bytesPerHour),
-        growthRatioPerHour: round(estimate.ratioPerHour),
+        growthRatioPerHour: roundTo(estimate.ratioPerHour, 3),
         baselineBytes: Math.round(estimate.baselineBytes),
         spanMs: Math.round(estimate.spanMs),
         windowMs: this.#options.windowMs,
         next,
       },
-      `memory growth suspected in ${thread} (${signal}): ${(estimate.ratioPerHour * 100).toFixed(1)} %/h, ` +
+      `memory growth suspected in ${thread} (${native ? `native: ${native.kind}, ${native.objects} alive` : signal}): ` +
+        `${(estimate.ratioPerHour * 100).toFixed(1)} %/h, ` +
         `${(estimate.bytesPerHour / 1024 / 1024).toFixed(1)} MiB/h over ${Math.round(estimate.spanMs / 60_000)} min; ` +
         `find what holds it with: ${next.join(' && ')}` +
         (recycle ? ' (the worker was recycled, --leak-recycle: profile its successor if growth returns)' : ''),
@@ -269,8 +371,7 @@ export class LeakMonitor {
   }
 
   #forget(thread: string): void {
-    for (const [key, tracked] of this.#tracked) {
-      if (!key.startsWith(`${thread}|`)) continue;
+    for (const tracked of this.#trackersOf(thread)) {
       tracked.series.clear();
       tracked.reads.length = 0;
       tracked.suspected = false;
@@ -279,6 +380,3 @@ export class LeakMonitor {
   }
 }
 
-function round(value: number): number {
-  return Math.round(value * 1000) / 1000;
-}

@@ -1,22 +1,29 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ERROR_CATALOG, type ErrorCode } from '../errors.js';
-import { RESTART_REASONS, type WorkerExitEvent } from '../pool/pool-events.js';
-import type { RenderPool, WorkerInfo } from '../pool/render-pool.js';
+import { RESTART_REASONS } from '../pool/pool-events.js';
+import type { RenderPool } from '../pool/render-pool.js';
 import type { SlotState } from '../pool/worker-slot.js';
-import { leakedHandleCounts } from '../render/leak-sentinel.js';
 import type { ConnectionStats } from '../server/connection-guard.js';
 import type { RenderCacheStats } from '../server/render-cache.js';
 import type { SeriesState } from './leak-monitor.js';
+import { registerLeakMetrics, registerWorkerMetrics } from './worker-metrics.js';
 
 /** Latency buckets, seconds: renders take milliseconds to seconds. */
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.8, 1, 2.5, 5, 10];
+/** Stage buckets, seconds: a stage takes from under a millisecond (parse, send) to seconds (a large draw). */
+const STAGE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const RENDER_STAGES = ['parse', 'queue', 'draw', 'encode', 'send'] as const;
 
 export interface ServiceMetrics {
   registry: Registry;
   /** Counts an error caught before it could end the process. */
   countInternalError(source: 'timer' | 'uncaught_exception' | 'unhandled_rejection'): void;
+  /** Counts a rate-limit count that failed (Redis or PostgreSQL unreachable): the request was admitted uncounted. */
+  countRateLimitStoreError(store: 'redis' | 'postgres'): void;
   /** Called once per answered request on the public port. */
   observeRequest(route: string, method: string, statusCode: number, durationSeconds: number, code: string | undefined): void;
+  /** Called once per worker answer sent on the public port: from the reply's start to its last byte handed to the socket. */
+  observeSend(durationSeconds: number): void;
 }
 
 /**
@@ -30,14 +37,38 @@ export function createServiceMetrics(deps: {
   renderCache?: () => RenderCacheStats | undefined;
   version: string;
 }): ServiceMetrics {
-  const { pool, leakStates } = deps;
+  const { pool } = deps;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-
   new Gauge({ name: 'chartd_build_info', help: 'chartd version and Node.js version; always 1', labelNames: ['version', 'node'], registers: [registry] })
     .labels(deps.version, process.version)
     .set(1);
 
+  const { requests, requestDuration } = registerRequestMetrics(registry);
+  const rejected = registerPoolMetrics(registry, pool);
+  const stageDuration = registerRenderMetrics(registry, pool);
+  registerWorkerMetrics(registry, pool);
+  registerLeakMetrics(registry, deps.leakStates);
+  registerRenderCacheMetrics(registry, () => deps.renderCache?.());
+  registerConnectionMetrics(registry, () => deps.connections?.());
+  const { faults, rateLimitStoreErrors } = registerFaultMetrics(registry, pool);
+
+  return {
+    countInternalError: (source) => faults.labels(source).inc(),
+    countRateLimitStoreError: (store) => rateLimitStoreErrors.labels(store).inc(),
+    registry,
+    observeRequest(route, method, statusCode, durationSeconds, code) {
+      requests.labels(route, method, String(statusCode)).inc();
+      requestDuration.labels(route).observe(durationSeconds);
+      if (code === ('RATE_LIMITED' satisfies ErrorCode)) rejected.labels('rate_limited').inc();
+      else if (code === ('CLIENT_BUDGET_EXCEEDED' satisfies ErrorCode)) rejected.labels('client_budget').inc();
+    },
+    observeSend: (durationSeconds) => stageDuration.labels('send').observe(durationSeconds),
+  };
+}
+
+/** Requests answered on the public port, by route and status, and their latency (observed by the app). */
+function registerRequestMetrics(registry: Registry) {
   const requests = new Counter({
     name: 'chartd_requests_total',
     help: 'HTTP requests answered on the public port',
@@ -51,19 +82,11 @@ export function createServiceMetrics(deps: {
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
-  const renderDuration = new Histogram({
-    name: 'chartd_render_duration_seconds',
-    help: 'Time on a worker for successful renders',
-    labelNames: ['engine', 'format'],
-    buckets: LATENCY_BUCKETS,
-    registers: [registry],
-  });
-  const queueWait = new Histogram({
-    name: 'chartd_queue_wait_seconds',
-    help: 'Time a render waited for a free worker',
-    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
+  return { requests, requestDuration };
+}
+
+/** The pool: worker replacements, refusals, the queue and the workers' states. */
+function registerPoolMetrics(registry: Registry, pool: RenderPool): Counter<'reason'> {
   const restarts = new Counter({
     name: 'chartd_worker_restarts_total',
     help: 'Worker replacements by reason: recycled, memory, deadline, crash',
@@ -76,24 +99,9 @@ export function createServiceMetrics(deps: {
     labelNames: ['reason'],
     registers: [registry],
   });
-  const renderErrors = new Counter({
-    name: 'chartd_render_errors_total',
-    help: 'Failed renders by error code',
-    labelNames: ['code'],
-    registers: [registry],
-  });
   // Every series exists from the start, so rate() and sum by (code) work before the first event.
   for (const reason of RESTART_REASONS) restarts.labels(reason).inc(0);
   for (const reason of ['queue_full', 'shutting_down', 'rate_limited', 'client_budget']) rejected.labels(reason).inc(0);
-  for (const code of Object.keys(ERROR_CATALOG)) renderErrors.labels(code).inc(0);
-
-  pool.on('task', (event) => {
-    queueWait.observe(event.queueWaitMs / 1000);
-    if (event.error) renderErrors.labels(event.error.code).inc();
-    if (event.outcome === 'rendered' && event.job) {
-      renderDuration.labels(event.job.engine, event.job.format).observe(event.renderMs / 1000);
-    }
-  });
   pool.on('restart', (reason) => restarts.labels(reason).inc());
   pool.on('rejected', (reason) => rejected.labels(reason).inc());
 
@@ -138,91 +146,66 @@ export function createServiceMetrics(deps: {
       for (const [state, count] of counts) this.labels(state).set(count);
     },
   });
+  return rejected;
+}
 
-  const perWorker = (name: string, help: string, read: (worker: WorkerInfo) => number | undefined) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: ['worker'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const worker of pool.stats().workers) {
-          if (worker.state === 'retiring') continue;
-          const value = read(worker);
-          if (value !== undefined) this.labels(String(worker.slot)).set(value);
-        }
-      },
-    });
-  perWorker('chartd_worker_heap_used_bytes', 'V8 heap used by the worker after its last render', (w) => w.heapUsedBytes);
-  perWorker('chartd_worker_heap_post_gc_bytes', "V8 heap used right after the worker's last major GC", (w) => w.heapPostGcBytes);
-  perWorker('chartd_worker_external_bytes', 'External (Buffer, ArrayBuffer) memory of the worker', (w) => w.externalBytes);
-  perWorker('chartd_worker_resident_bytes', "Resident memory (RSS, native memory included) of the worker's process, read from the OS", (w) => w.residentBytes);
-  perWorker('chartd_worker_renders', 'Renders served by the worker now in this slot', (w) => w.renders);
-  perWorker('chartd_worker_age_seconds', 'Age of the worker now in this slot', (w) => w.ageMs / 1000);
-  perWorker('chartd_worker_live_sandboxes', 'Script sandboxes alive in the worker after its last render: 0, or a leak', (w) => w.liveSandboxes);
-
-  new Counter({
-    name: 'chartd_worker_cpu_seconds_total',
-    help: "CPU time (user + system) of the worker processes in each slot, those since replaced included",
-    labelNames: ['worker'],
+/** Renders: time on a worker, queue wait, time per stage, failures by code (from the pool's task events). */
+function registerRenderMetrics(registry: Registry, pool: RenderPool): Histogram<'stage'> {
+  const renderDuration = new Histogram({
+    name: 'chartd_render_duration_seconds',
+    help: 'Time on a worker for successful renders',
+    labelNames: ['engine', 'format'],
+    buckets: LATENCY_BUCKETS,
     registers: [registry],
-    collect() {
-      const { workers, retiredCpuSeconds } = pool.stats();
-      const bySlot = [...retiredCpuSeconds];
-      for (const worker of workers) bySlot[worker.slot] = (bySlot[worker.slot] ?? 0) + worker.cpuSeconds;
-      this.reset();
-      bySlot.forEach((seconds, slot) => this.labels(String(slot)).inc(seconds));
-    },
   });
-
-  // Handles leaked by workers that have since been replaced still count.
-  const leakedByRetired = { chart: 0, canvas: 0 };
-  pool.on('workerExit', ({ stats }: WorkerExitEvent) => {
-    leakedByRetired.chart += stats.leakedCharts;
-    leakedByRetired.canvas += stats.leakedCanvases;
-  });
-  new Counter({
-    name: 'chartd_leaked_handles_total',
-    help: "Charts and canvases made through chartd's API that were garbage-collected without being disposed",
-    labelNames: ['kind'],
+  const queueWait = new Histogram({
+    name: 'chartd_queue_wait_seconds',
+    help: 'Time a render waited for a free worker',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
-    collect() {
-      const main = leakedHandleCounts();
-      const total = { chart: main.chart + leakedByRetired.chart, canvas: main.canvas + leakedByRetired.canvas };
-      for (const worker of pool.stats().workers) {
-        total.chart += worker.leakedCharts;
-        total.canvas += worker.leakedCanvases;
-      }
-      this.reset();
-      this.labels('chart').inc(total.chart);
-      this.labels('canvas').inc(total.canvas);
-    },
   });
+  const stageDuration = new Histogram({
+    name: 'chartd_render_stage_seconds',
+    help: 'Time in each stage of a render: parse, draw, encode (in the worker), queue (waiting for a worker), send (the reply)',
+    labelNames: ['stage'],
+    buckets: STAGE_BUCKETS,
+    registers: [registry],
+  });
+  for (const stage of RENDER_STAGES) stageDuration.zero({ stage });
+  const renderErrors = new Counter({
+    name: 'chartd_render_errors_total',
+    help: 'Failed renders by error code',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  // Every code exists from the start, so sum by (code) works before the first error.
+  for (const code of Object.keys(ERROR_CATALOG)) renderErrors.labels(code).inc(0);
 
-  const leakGauge = (name: string, help: string, read: (estimate: SeriesState['estimate']) => number) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: ['thread', 'signal'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const { thread, signal, estimate } of leakStates()) this.labels(thread, signal).set(read(estimate));
-      },
-    });
-  leakGauge('chartd_leak_growth_ratio_per_hour', 'Leak detector: robust memory growth per hour as a fraction of the baseline', (e) => e.ratioPerHour);
-  leakGauge('chartd_leak_growth_bytes_per_hour', 'Leak detector: robust memory growth in bytes per hour', (e) => e.bytesPerHour);
-  leakGauge('chartd_leak_suspected', 'Leak detector: 1 while growth stays over the threshold for the whole window', (e) => (e.suspected ? 1 : 0));
+  pool.on('task', (event) => {
+    queueWait.observe(event.queueWaitMs / 1000);
+    stageDuration.labels('queue').observe(event.queueWaitMs / 1000);
+    // parse: every answer of a worker; draw and encode: the renders that drew.
+    if (event.timings) stageDuration.labels('parse').observe(event.timings.parseMs / 1000);
+    if (event.timings && event.outcome === 'rendered') {
+      stageDuration.labels('draw').observe(event.timings.drawMs / 1000);
+      stageDuration.labels('encode').observe(event.timings.encodeMs / 1000);
+    }
+    if (event.error) renderErrors.labels(event.error.code).inc();
+    if (event.outcome === 'rendered' && event.job) {
+      renderDuration.labels(event.job.engine, event.job.format).observe(event.renderMs / 1000);
+    }
+  });
+  return stageDuration;
+}
 
-  registerRenderCacheMetrics(registry, () => deps.renderCache?.());
-
+/** The public port's connections: open now, refused by cap. */
+function registerConnectionMetrics(registry: Registry, connections: () => ConnectionStats | undefined): void {
   new Gauge({
     name: 'chartd_connections_open',
     help: 'Connections open on the public port',
     registers: [registry],
     collect() {
-      this.set(deps.connections?.()?.open ?? 0);
+      this.set(connections()?.open ?? 0);
     },
   });
   new Counter({
@@ -231,11 +214,21 @@ export function createServiceMetrics(deps: {
     labelNames: ['cap'],
     registers: [registry],
     collect() {
-      const refused = deps.connections?.()?.refused ?? { total: 0, per_client: 0 };
+      const refused = connections()?.refused ?? { total: 0, per_client: 0 };
       this.reset();
       this.labels('total').inc(refused.total);
       this.labels('per_client').inc(refused.per_client);
     },
+  });
+}
+
+/** Errors caught where they would have ended the process, and failed shared rate-limit counts. */
+function registerFaultMetrics(registry: Registry, pool: RenderPool) {
+  const rateLimitStoreErrors = new Counter({
+    name: 'chartd_rate_limit_store_errors_total',
+    help: 'Rate-limit counts that failed (the shared store, Redis or PostgreSQL, unreachable or too slow): the request was admitted uncounted',
+    labelNames: ['store'],
+    registers: [registry],
   });
   const faults = new Counter({
     name: 'chartd_internal_errors_total',
@@ -245,17 +238,7 @@ export function createServiceMetrics(deps: {
   });
   for (const source of ['pool', 'timer', 'uncaught_exception', 'unhandled_rejection']) faults.labels(source).inc(0);
   pool.on('fault', () => faults.labels('pool').inc());
-
-  return {
-    countInternalError: (source) => faults.labels(source).inc(),
-    registry,
-    observeRequest(route, method, statusCode, durationSeconds, code) {
-      requests.labels(route, method, String(statusCode)).inc();
-      requestDuration.labels(route).observe(durationSeconds);
-      if (code === ('RATE_LIMITED' satisfies ErrorCode)) rejected.labels('rate_limited').inc();
-      else if (code === ('CLIENT_BUDGET_EXCEEDED' satisfies ErrorCode)) rejected.labels('client_budget').inc();
-    },
-  };
+  return { faults, rateLimitStoreErrors };
 }
 
 /** The render cache's families; all zero when the cache is off, so dashboards need no special case. */

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { Function as PprofFunction, Line, Location, Profile, Sample, StringTable, ValueType } from 'pprof-format';
 
@@ -15,10 +18,47 @@ export interface StackSample {
   values: number[];
 }
 
+/** Where a compiled frame came from: its source file (absolute path) and 1-based line. */
+interface SourcePosition {
+  file: string;
+  line: number;
+}
+
+/** Source maps by compiled file, read once per process; null when the file has none. */
+const sourceMaps = new Map<string, SourceMap | null>();
+
+function sourceMapOf(file: string): SourceMap | null {
+  let map = sourceMaps.get(file);
+  if (map === undefined) {
+    try {
+      // tsc writes dist/**/*.js.map next to each file (tsconfig sourceMap); modules without one keep their own positions.
+      map = new SourceMap(JSON.parse(readFileSync(`${file}.map`, 'utf8')) as ConstructorParameters<typeof SourceMap>[0]);
+    } catch {
+      map = null;
+    }
+    sourceMaps.set(file, map);
+  }
+  return map;
+}
+
+/**
+ * The source position of a frame in compiled code (chartd's dist/**\/*.js) from its
+ * source map: src/**\/*.ts and its line, so `pprof -list` and `-lines` show the
+ * TypeScript. Frames of files without a map are left as they are.
+ */
+export function originalPosition(file: string, line0: number, column0: number): SourcePosition | undefined {
+  if (!file.endsWith('.js') || file.includes('/node_modules/')) return undefined;
+  const entry = sourceMapOf(file)?.findEntry(line0, column0);
+  if (!entry || !('originalSource' in entry) || typeof entry.originalSource !== 'string') return undefined;
+  const source = new URL(entry.originalSource, pathToFileURL(file));
+  return { file: source.protocol === 'file:' ? fileURLToPath(source) : source.href, line: entry.originalLine + 1 };
+}
+
 /**
  * Builds a gzipped pprof profile (what `go tool pprof` reads) from stacks of V8
  * call frames. Functions are keyed by name and script, locations by line, so
- * pprof can show both functions (-top) and lines (-lines).
+ * pprof can show both functions (-top) and lines (-lines); frames of chartd's
+ * compiled code are mapped back to src/**\/*.ts through tsc's source maps.
  */
 export function encodePprof(options: {
   sampleTypes: ReadonlyArray<readonly [type: string, unit: string]>;
@@ -32,14 +72,16 @@ export function encodePprof(options: {
   const locations = new Map<string, Location>();
   const locationFor = (frame: CallFrame): number => {
     const name = frame.functionName || '(anonymous)';
-    const file = frame.url ? frame.url.replace(/^file:\/\//, '') : '(native)';
+    const compiled = frame.url ? frame.url.replace(/^file:\/\//, '') : '(native)';
+    const original = frame.url ? originalPosition(compiled, frame.lineNumber, frame.columnNumber) : undefined;
+    const file = original?.file ?? compiled;
     const functionKey = `${name}\0${file}`;
     let fn = functions.get(functionKey);
     if (!fn) {
       fn = new PprofFunction({ id: functions.size + 1, name: strings.dedup(name), systemName: strings.dedup(name), filename: strings.dedup(file) });
       functions.set(functionKey, fn);
     }
-    const line = frame.lineNumber + 1;
+    const line = original?.line ?? frame.lineNumber + 1;
     const locationKey = `${functionKey}\0${line}`;
     let location = locations.get(locationKey);
     if (!location) {

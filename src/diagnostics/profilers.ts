@@ -1,4 +1,5 @@
 import { Session } from 'node:inspector';
+import { ChartdError } from '../errors.js';
 import { encodePprof, type CallFrame, type StackSample } from './pprof-encode.js';
 
 /**
@@ -37,6 +38,11 @@ interface CpuProfile {
   timeDeltas?: number[];
 }
 
+/**
+ * One inspector session per process, living for the process: the heap sampler it
+ * starts must cover everything allocated since start, so no service's close()
+ * ends it (another service in the same process may still profile).
+ */
 let session: Session | undefined;
 
 function getSession(): Session {
@@ -49,7 +55,9 @@ function getSession(): Session {
 
 function post<T>(method: string, params: object = {}): Promise<T> {
   return new Promise((resolve, reject) => {
-    getSession().post(method, params, (error, result) => (error ? reject(error) : resolve(result as T)));
+    getSession().post(method, params, (error, result) =>
+      error ? reject(new ChartdError('CAPTURE_FAILED', `the inspector's ${method} failed: ${error.message}`, { cause: error })) : resolve(result as T),
+    );
   });
 }
 
@@ -89,7 +97,7 @@ let cpuBusy = false;
 
 /** A CPU profile of this thread over `seconds`, gzipped pprof: samples and cpu nanoseconds. */
 export async function captureCpuProfile(seconds: number): Promise<Buffer> {
-  if (cpuBusy) throw new Error('a CPU profile of this thread is already running');
+  if (cpuBusy) throw new ChartdError('CAPTURE_BUSY', 'a CPU profile of this thread is already running; retry when it ends');
   cpuBusy = true;
   try {
     await post('Profiler.enable');

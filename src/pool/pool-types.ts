@@ -1,5 +1,6 @@
 import type { ChartdError } from '../errors.js';
 import type { JobSummary, StageTimings } from '../render/answer-chart-request.js';
+import type { NativeCounts } from '../render/native-kinds.js';
 import type { RestartReason } from './pool-events.js';
 import type { SlotState } from './worker-slot.js';
 
@@ -58,6 +59,8 @@ export interface WorkerInfo {
   liveSandboxes: number;
   leakedCharts: number;
   leakedCanvases: number;
+  /** Native objects (canvases, SVG canvases, images, paths) alive in the worker, by kind: count and pixel bytes. */
+  native: NativeCounts;
   /** Age of the job it is rendering, if any. */
   currentTaskAgeMs: number | undefined;
 }

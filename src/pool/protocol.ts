@@ -1,7 +1,8 @@
 import type { SerializedError } from '../errors.js';
-import type { ChartAnswer, JobSummary, StageTimings } from '../render/answer-chart-request.js';
+import type { AnswerOf, ChartAnswer } from '../render/answer-chart-request.js';
 import type { RawChartRequest } from '../render/chart-request.js';
 import type { RenderJob } from '../render/job.js';
+import type { NativeCounts } from '../render/native-kinds.js';
 
 /**
  * Messages between the pool (main process) and a render worker process, over
@@ -62,13 +63,12 @@ export interface WorkerStats {
   liveSandboxes: number;
   leakedCharts: number;
   leakedCanvases: number;
+  /** @napi-rs/canvas objects alive in the worker by kind, whoever made them (render/native-census.cts). */
+  native: NativeCounts;
 }
 
 /** A ChartAnswer as it crosses the process boundary. */
-export type WireAnswer =
-  | { type: 'rendered'; body: Uint8Array; contentType: string; etag: string; job: JobSummary; timings: StageTimings }
-  | { type: 'not-modified'; etag: string; job: JobSummary; timings: StageTimings }
-  | { type: 'refused'; error: SerializedError; job: JobSummary | undefined; image: Uint8Array | undefined; timings: StageTimings };
+export type WireAnswer = AnswerOf<Uint8Array, SerializedError>;
 
 export interface AnswerMessage {
   type: 'answer';

@@ -1,14 +1,16 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { ChartdError } from '../errors.js';
-import { rawRequestBytes, type RawChartRequest } from '../render/chart-request.js';
+import type { RawChartRequest } from '../render/chart-request.js';
 import type { RenderJob } from '../render/job.js';
 import { WorkerCaptures } from './captures.js';
 import { RESTART_REASONS, type RenderPoolEvents, type RestartReason, type WorkerRef } from './pool-events.js';
 import { fillRenderPoolOptions, type FilledRenderPoolOptions, type RenderPoolOptions } from './pool-options.js';
-import type { ChartOutcome, HeapSnapshotFile, PoolResult, PoolStats, QueuedTaskInfo, RequestOptions, WorkerInfo } from './pool-types.js';
+import type { ChartOutcome, HeapSnapshotFile, PoolResult, PoolStats, QueuedTaskInfo, RequestOptions } from './pool-types.js';
+import { describeQueuedTask, describeWorker } from './pool-stats.js';
+import { memoryVerdict, renderOutOfMemory } from './memory-policy.js';
 import type { ProfileKind, RenderInput, WorkerToPoolMessage } from './protocol.js';
-import { settleTask, toOutcome, type Task } from './task.js';
+import { createTask, settleTask, toOutcome, type Task } from './task.js';
 import { TaskQueue } from './task-queue.js';
 import { describeExit, taskErrorFromExit } from './worker-exit.js';
 import type { WorkerProcess } from './worker-process.js';
@@ -144,33 +146,8 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
 
   stats(): PoolStats {
     const now = performance.now();
-    const workers: WorkerInfo[] = [];
-    for (const slot of this.#slots) {
-      const worker = slot.worker;
-      if (!worker) continue;
-      const { stats } = worker;
-      workers.push({
-        id: worker.id,
-        slot: slot.index,
-        pid: worker.pid,
-        state: slot.state,
-        renders: stats.renders,
-        ageMs: now - worker.startedAt,
-        heapUsedBytes: stats.heapUsedBytes,
-        heapTotalBytes: stats.heapTotalBytes,
-        externalBytes: stats.externalBytes,
-        heapPostGcBytes: stats.heapPostGcBytes,
-        residentBytes: worker.residentBytes,
-        cpuSeconds: worker.usage?.cpuSeconds ?? 0,
-        liveCharts: stats.liveCharts,
-        liveSandboxes: stats.liveSandboxes,
-        leakedCharts: stats.leakedCharts,
-        leakedCanvases: stats.leakedCanvases,
-        currentTaskAgeMs: slot.task?.startedAt === undefined ? undefined : now - slot.task.startedAt,
-      });
-    }
     return {
-      workers,
+      workers: this.#slots.flatMap((slot) => describeWorker(slot, now) ?? []),
       queueDepth: this.#queue.length,
       maxQueue: this.options.maxQueue,
       inFlight: this.#slots.filter((slot) => slot.task).length,
@@ -183,12 +160,7 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
   /** Kinds and sizes only: a config may hold data its owner would not want on a debug page. */
   queuedTasks(): QueuedTaskInfo[] {
     const now = performance.now();
-    return this.#queue.values().map((task) => ({
-      taskId: task.id,
-      ageMs: now - task.enqueuedAt,
-      kind: 'job' in task.input ? 'job' : task.input.request.kind,
-      requestBytes: 'job' in task.input ? 0 : rawRequestBytes(task.input.request),
-    }));
+    return this.#queue.values().map((task) => describeQueuedTask(task, now));
   }
 
   /** True when slot N has a ready worker (profiles and snapshots need one). */
@@ -272,30 +244,14 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
     if (refused) return Promise.reject(refused);
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(new ChartdError('ABORTED', 'the request was aborted before its render started'));
-    return new Promise<ChartOutcome>((resolve, reject) => {
-      const task: Task = {
-        id: this.#nextTaskId++,
-        input,
-        ifNoneMatch: options.ifNoneMatch,
-        errorImage: options.errorImage ?? false,
-        tag: options.tag,
-        enqueuedAt: performance.now(),
-        startedAt: undefined,
-        slot: undefined,
-        deadline: setTimeout(() => this.#guard('a deadline', () => this.#onDeadline(task)), this.options.timeoutMs),
-        signal,
-        onAbort: undefined,
-        resolve,
-        reject,
-        settled: false,
-      };
-      if (signal) {
-        task.onAbort = () => this.#guard('an abort', () => this.#onClientAbort(task));
-        signal.addEventListener('abort', task.onAbort, { once: true });
-      }
-      this.#queue.push(task);
-      this.#dispatch();
+    const { task, settled } = createTask(this.#nextTaskId++, input, options, {
+      timeoutMs: this.options.timeoutMs,
+      onDeadline: (task) => this.#guard('a deadline', () => this.#onDeadline(task)),
+      onAbort: (task) => this.#guard('an abort', () => this.#onClientAbort(task)),
     });
+    this.#queue.push(task);
+    this.#dispatch();
+    return settled;
   }
 
   async #close(): Promise<void> {
@@ -455,19 +411,13 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
       if (!worker || slot.state === 'retiring') continue;
       const usage = worker.sampleUsage();
       if (!usage) continue;
-      if (slot.state === 'busy' && usage.rssBytes > this.options.workerMemoryLimitBytes) {
+      const verdict = memoryVerdict(slot.state, usage.rssBytes, this.options);
+      if (verdict === 'kill') {
         const task = slot.task!;
         slot.task = undefined;
-        this.#settle(
-          task,
-          new ChartdError(
-            'RENDER_OUT_OF_MEMORY',
-            `the render grew its worker to ${mib(usage.rssBytes)} MiB resident, over the limit of ${mib(this.options.workerMemoryLimitBytes)} MiB; ` +
-              'ask for fewer points, a smaller size or a lower devicePixelRatio',
-          ),
-        );
+        this.#settle(task, renderOutOfMemory(usage.rssBytes, this.options.workerMemoryLimitBytes));
         this.#retire(slot, 'memory', 'memory');
-      } else if (slot.state === 'idle' && usage.rssBytes > this.options.workerMemoryBudgetBytes) {
+      } else if (verdict === 'recycle') {
         this.#retireWhenQuiet(slot, 'memory');
       }
     }
@@ -534,8 +484,4 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
 
 export function createRenderPool(options?: RenderPoolOptions): RenderPool {
   return new RenderPool(options);
-}
-
-function mib(bytes: number): number {
-  return Math.round(bytes / 1024 / 1024);
 }

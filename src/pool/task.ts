@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { ChartdError } from '../errors.js';
 import type { TaskEvent } from './pool-events.js';
-import type { ChartOutcome, Waits } from './pool-types.js';
+import type { ChartOutcome, RequestOptions, Waits } from './pool-types.js';
 import type { RenderInput, WireAnswer } from './protocol.js';
 import type { WorkerSlot } from './worker-slot.js';
 
@@ -21,6 +21,42 @@ export interface Task {
   resolve(outcome: ChartOutcome): void;
   reject(error: ChartdError): void;
   settled: boolean;
+}
+
+/**
+ * A task for `input`, its deadline armed and its abort listener attached; it is
+ * settled by settleTask. `onDeadline` and `onAbort` run under the pool's guard.
+ */
+export function createTask(
+  id: number,
+  input: RenderInput,
+  options: RequestOptions,
+  events: { timeoutMs: number; onDeadline(task: Task): void; onAbort(task: Task): void },
+): { task: Task; settled: Promise<ChartOutcome> } {
+  let task!: Task;
+  const settled = new Promise<ChartOutcome>((resolve, reject) => {
+    task = {
+      id,
+      input,
+      ifNoneMatch: options.ifNoneMatch,
+      errorImage: options.errorImage ?? false,
+      tag: options.tag,
+      enqueuedAt: performance.now(),
+      startedAt: undefined,
+      slot: undefined,
+      deadline: setTimeout(() => events.onDeadline(task), events.timeoutMs),
+      signal: options.signal,
+      onAbort: undefined,
+      resolve,
+      reject,
+      settled: false,
+    };
+  });
+  if (options.signal) {
+    task.onAbort = () => events.onAbort(task);
+    options.signal.addEventListener('abort', task.onAbort, { once: true });
+  }
+  return { task, settled };
 }
 
 /**

@@ -1,3 +1,6 @@
+// First: the census counts @napi-rs/canvas objects only if it is installed before the library loads
+// (the pool also preloads it with --require, ahead of any --import).
+import { nativeCounts } from '../render/native-census.cjs';
 import { writeHeapSnapshot } from 'node:v8';
 import { ChartdError, toChartdError } from '../errors.js';
 import { readPostGcHeapBytes, watchMajorGc } from '../diagnostics/gc-watch.js';
@@ -53,6 +56,7 @@ function readStats(): WorkerStats {
     liveSandboxes: liveScriptSessions(),
     leakedCharts: leaked.chart,
     leakedCanvases: leaked.canvas,
+    native: nativeCounts(),
   };
 }
 

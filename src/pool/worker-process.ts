@@ -2,6 +2,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { emptyNativeCounts } from '../render/native-kinds.js';
 import { readProcessUsage, type ProcessUsage } from './process-usage.js';
 import { RENDER_LIMITS_ENV, type PoolToWorkerMessage, type WorkerStats, type WorkerToPoolMessage } from './protocol.js';
 
@@ -37,6 +39,11 @@ export interface WorkerProcessOptions {
 }
 
 const WORKER_MAIN = new URL('./worker-main.js', import.meta.url);
+/**
+ * Loaded with --require, before any --import preload (instrumentation, a plugin) and the
+ * worker's own modules: it counts every @napi-rs/canvas object the process makes.
+ */
+const NATIVE_CENSUS = fileURLToPath(new URL('../render/native-census.cjs', import.meta.url));
 const STDERR_TAIL_BYTES = 16 * 1024;
 const MAX_OUTPUT_LINE = 2_000; // characters logged of one line
 const MAX_LOGGED_LINES = 200; // per process: a worker printing in a loop must not flood the logs
@@ -56,6 +63,7 @@ export const EMPTY_WORKER_STATS: Readonly<WorkerStats> = Object.freeze({
   liveSandboxes: 0,
   leakedCharts: 0,
   leakedCanvases: 0,
+  native: emptyNativeCounts(),
 });
 
 /**
@@ -88,7 +96,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     this.slot = options.slot;
     this.#child = fork(WORKER_MAIN, [], {
       // Our flags only: the parent's (--inspect, --test, ...) are not the workers' business.
-      execArgv: [`--max-old-space-size=${options.heapLimitMb}`, ...options.execArgv],
+      execArgv: [`--max-old-space-size=${options.heapLimitMb}`, '--require', NATIVE_CENSUS, ...options.execArgv],
       serialization: 'advanced',
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: workerEnvironment(options.slot, options.renderLimits),

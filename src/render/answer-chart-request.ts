@@ -6,7 +6,9 @@ import { computeEtag, matchesIfNoneMatch } from './etag.js';
 import { hasFunctions, toConfigText } from './gchart/config-text.js';
 import { qrJobFromGoogle } from './gchart/google-qr.js';
 import { toChartJs } from './gchart/to-chartjs.js';
-import { checkPixelBudget, truncate, type ChartJsMajor, type RenderJob } from './job.js';
+import { type ChartJsMajor, type RenderJob } from './job.js';
+import { checkPixelBudget } from './request-params.js';
+import { truncate } from '../values.js';
 import { DEFAULT_LIMITS, type RenderLimits } from './limits.js';
 import { resolveQrJob, type QrJob } from './qr/qr-job.js';
 import { renderQr } from './qr/render-qr.js';
@@ -34,12 +36,15 @@ export interface StageTimings {
   encodeMs: number;
 }
 
-export type ChartAnswer =
-  | { type: 'rendered'; body: Buffer; contentType: string; etag: string; job: JobSummary; timings: StageTimings }
+/** An answer, with its bytes and error as the side that holds it has them (the worker protocol sends Uint8Array and plain errors). */
+export type AnswerOf<Bytes, Failure> =
+  | { type: 'rendered'; body: Bytes; contentType: string; etag: string; job: JobSummary; timings: StageTimings }
   /** The client's If-None-Match names this chart: nothing was drawn. */
   | { type: 'not-modified'; etag: string; job: JobSummary; timings: StageTimings }
   /** The request or its config is at fault; `image` when the caller asked for the error drawn. */
-  | { type: 'refused'; error: ChartdError; job: JobSummary | undefined; image: Buffer | undefined; timings: StageTimings };
+  | { type: 'refused'; error: Failure; job: JobSummary | undefined; image: Bytes | undefined; timings: StageTimings };
+
+export type ChartAnswer = AnswerOf<Buffer, ChartdError>;
 
 export interface AnswerOptions {
   chartdVersion: string;

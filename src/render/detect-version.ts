@@ -1,4 +1,5 @@
 import type { ChartJsMajor } from './job.js';
+import { isPlainRecord } from '../values.js';
 
 /** QuickChart renders with Chart.js 2.9.4 unless told otherwise, and so does chartd. */
 export const DEFAULT_CHARTJS_MAJOR: ChartJsMajor = 2;
@@ -38,5 +39,5 @@ export function detectChartJsMajor(config: Record<string, unknown>): ChartJsMajo
 }
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  return isPlainRecord(value) ? value : undefined;
 }

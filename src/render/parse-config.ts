@@ -3,7 +3,7 @@ import { ChartdError } from '../errors.js';
 import type { RenderLimits } from './limits.js';
 import { markerOf } from './script/markers.js';
 import { ScriptSession } from './script/script-session.js';
-import { truncate } from './job.js';
+import { describe } from '../values.js';
 
 const FUNCTION_HELP =
   'this chartd does not run JavaScript in configs (--scripts off). Use declarative options instead: ' +
@@ -242,11 +242,5 @@ function lineAndColumn(text: string, index: number): { line: number; column: num
   return { line, column: index - lineStart + 1 };
 }
 
-export function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return `the string "${truncate(value, 32)}"`;
-  return `a ${typeof value}`;
-}
 
 export { FUNCTION_HELP };

@@ -6,21 +6,8 @@ import { CanvasHandle, ChartHandle } from './handles.js';
 import { detectChartJsMajor } from './detect-version.js';
 import { encodeRaster, toDataUri } from './encode.js';
 import { registerBundledFonts } from './fonts.js';
-import {
-  CONTENT_TYPES,
-  JOB_DEFAULTS,
-  checkPixelBudget,
-  parseVersion,
-  resolveBackgroundColor,
-  resolveDevicePixelRatio,
-  resolveDimension,
-  resolveFormat,
-  resolveSvgText,
-  type ChartJsMajor,
-  type RenderJob,
-  type RenderRequest,
-  type RenderResult,
-} from './job.js';
+import { CONTENT_TYPES, JOB_DEFAULTS, type ChartJsMajor, type RenderJob, type RenderRequest, type RenderResult } from './job.js';
+import { checkPixelBudget, parseVersion, resolveBackgroundColor, resolveDevicePixelRatio, resolveDimension, resolveFormat, resolveSvgText } from './request-params.js';
 import { DEFAULT_LIMITS, type RenderLimits } from './limits.js';
 import { parseChartConfig } from './parse-config.js';
 import { publishRender, publishRenderStart } from './render-events.js';

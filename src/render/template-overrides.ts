@@ -1,6 +1,7 @@
 import { ChartdError } from '../errors.js';
 import { readChartRequest, type RawChartRequest } from './chart-request.js';
-import { truncate, type ChartJsMajor, type RenderJob, type RenderRequest } from './job.js';
+import { type ChartJsMajor, type RenderJob, type RenderRequest } from './job.js';
+import { isPlainRecord, truncate } from '../values.js';
 import type { RenderLimits } from './limits.js';
 import { toRenderRequest } from './quickchart-params.js';
 import { createRenderJob } from './render-chart.js';
@@ -226,8 +227,4 @@ function ownRecord(holder: Record<string, unknown>, key: string, path: string): 
   }
   if (!isPlainRecord(value)) throw new ChartdError('PARAM_INVALID', `the stored chart's ${path} is not an object: the template cannot set it`);
   return value;
-}
-
-function isPlainRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

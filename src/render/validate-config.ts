@@ -1,6 +1,6 @@
 import { ChartdError } from '../errors.js';
 import type { RenderLimits } from './limits.js';
-import { describe } from './parse-config.js';
+import { describe } from '../values.js';
 
 /**
  * Checks a parsed config against the limits and Chart.js' structural needs, and

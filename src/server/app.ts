@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
-import rateLimit from '@fastify/rate-limit';
+import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import { ChartdError } from '../errors.js';
 import type { RenderPool } from '../pool/render-pool.js';
 import type { ServiceOptions } from '../options.js';
 import { resolveMaxConnections } from '../options.js';
+import { agreeing, clientOf, identify, requestKey, setBodyWithoutKey, stripBodyKey, type ApiKeys } from './api-keys.js';
 import type { ClientBudget } from './client-budget.js';
+import { openRateLimitStore, throttledLog } from './rate-limit-stores.js';
 import type { RenderCache } from './render-cache.js';
 import { handleClientError } from './client-error.js';
 import { guardConnections, isRefusedConnection } from './connection-guard.js';
@@ -16,7 +19,8 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerStoredChartRoutes } from './routes/stored-charts.js';
 import type { ChartStore } from '../store/chart-store.js';
 import { parseQueryString } from './query-string.js';
-import { roundMs } from './round-ms.js';
+import { createSignatureGate, registerSignatureGate } from './signature-gate.js';
+import { roundTo } from '../values.js';
 
 /** What a request did, for the one log line it gets and for metrics. */
 export interface RequestState {
@@ -27,6 +31,8 @@ export interface RequestState {
   engine?: string;
   /** Whether the render cache had the image; absent when the cache is off. */
   cache?: 'hit' | 'miss';
+  /** The name of the API key the request was counted under (never the key). */
+  apiKey?: string;
   code?: string;
 }
 
@@ -45,21 +51,31 @@ export interface AppDependencies {
   cache?: RenderCache | undefined;
   /** Stored charts (/chart/create, /chart/render/:id); those routes are absent without one. */
   store?: ChartStore | undefined;
+  /** API keys (--api-keys); undefined without the option: keys sent are then ignored. */
+  apiKeys?: ApiKeys | undefined;
+  /** Told of every rate-limit count that failed (a shared store down): the request was admitted uncounted. */
+  onRateLimitStoreError?: (store: 'redis' | 'postgres') => void;
   /** Told of every answered request (metrics). */
   observeRequest?: (route: string, method: string, statusCode: number, durationSeconds: number, code: string | undefined) => void;
+  /** Told how long each worker answer took to send, from the reply's start to its last byte handed to the socket (metrics). */
+  observeSend?: (durationSeconds: number) => void;
+  /** True from SIGTERM on: /readyz fails, requests are still served (with Connection: close) until the listener closes. */
+  draining?: () => boolean;
 }
 
 /** QuickChart URLs carry the whole config in the query string: allow 64 KiB, as QuickChart does. */
 const MAX_HEADER_BYTES = 65_536;
 const MAX_LOGGED_URL = 200; // characters: a config in a URL can be long and private
 const STORED_CHART_ID = /^(\/chart\/render\/[^/?]{6})[^/?]*/;
+/** A `key` query parameter (an API key), %-encoded letters included: its value is never logged. */
+const KEY_PARAM = /([?&](?:k|%6b)(?:e|%65)(?:y|%79)=)[^&#]*/gi;
 /** An x-request-id is echoed and logged only when it looks like one: short, no spaces or control characters. */
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 /** How often Node checks arriving requests against headersTimeout and requestTimeout (its default is 30 s). */
 const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000;
 
 /** The public HTTP API: /chart, /qr, /gchart, /healthz, /readyz. Nothing operational is served here. */
-export async function buildApp({ options, pool, budget, cache, store, observeRequest }: AppDependencies): Promise<FastifyInstance> {
+export async function buildApp({ options, pool, budget, cache, store, observeRequest, observeSend, draining, apiKeys, onRateLimitStoreError }: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: options.logLevel, base: { service: 'chartd' } },
     // One log line per request is written by our own onResponse hook.
@@ -101,6 +117,8 @@ export async function buildApp({ options, pool, budget, cache, store, observeReq
     }
     request.chartd = {};
     reply.header('x-request-id', request.id);
+    // Draining: answered, but keep-alive connections (a load balancer's) end with it, so none is idle when the listener closes.
+    if (draining?.()) reply.header('Connection', 'close');
     if (pool.closing) {
       reply.header('Connection', 'close');
       const path = request.url.split('?')[0];
@@ -109,8 +127,13 @@ export async function buildApp({ options, pool, budget, cache, store, observeReq
   });
   // A response its client does not take within --send-timeout is dropped: a client that
   // stops reading must not hold the answer (an 81 MB SVG, say) in memory for ever.
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', async (request, reply) => {
     const response = reply.raw;
+    // The send stage of a render (chartd_render_stage_seconds{stage="send"}): answers a worker gave, cache hits not.
+    if (observeSend && request.chartd?.renderMs !== undefined) {
+      const sendStarted = performance.now();
+      response.once('finish', () => observeSend((performance.now() - sendStarted) / 1000));
+    }
     const timer = setTimeout(() => response.destroy(), options.sendTimeoutMs);
     timer.unref();
     const clear = () => clearTimeout(timer);
@@ -124,21 +147,41 @@ export async function buildApp({ options, pool, budget, cache, store, observeReq
         method: request.method,
         url: truncateUrl(request.url),
         statusCode: reply.statusCode,
-        durationMs: roundMs(reply.elapsedTime),
+        durationMs: roundTo(reply.elapsedTime, 2),
         ...request.chartd,
       },
       'request completed',
     );
   });
 
-  if (options.rateLimit > 0) {
+  registerApiKeyHooks(app, apiKeys);
+  // The limit of a request's client: its API key's, else --rate-limit; 0 is no limit.
+  const rateLimitOf = (request: FastifyRequest) => clientOf(request).apiKey?.rateLimit ?? options.rateLimit;
+  if (options.rateLimit > 0 || (apiKeys?.entries().some((key) => (key.rateLimit ?? 0) > 0) ?? false)) {
+    const logStoreError = throttledLog((fields, message) => app.log.warn(fields, message));
+    const counts = openRateLimitStore(options.store, {
+      onError: (kind, error) => {
+        onRateLimitStoreError?.(kind);
+        logStoreError(kind, error);
+      },
+    });
+    app.addHook('onClose', () => counts.close());
     await app.register(rateLimit, {
-      max: options.rateLimit,
+      ...counts.plugin,
+      // preHandler, not onRequest: an API key may be in the body, which is read by then.
+      hook: 'preHandler',
+      max: (request: FastifyRequest) => rateLimitOf(request),
       timeWindow: options.rateLimitWindowMs,
-      // Health probes from the orchestrator must never be limited, whatever their query string.
+      // A client is its API key's name, or its address (IPv6: its /64); namespaced, so the two never meet.
+      keyGenerator: (request: FastifyRequest) => {
+        const client = clientOf(request);
+        return client.apiKey ? client.id : `ip:${normalizeIP(request.ip)}`;
+      },
+      // Health probes from the orchestrator must never be limited, whatever their query string;
+      // nor a client whose limit is 0 (an API key's "rateLimit": 0, or anonymous with --rate-limit 0).
       allowList: (request: FastifyRequest) => {
         const path = request.url.split('?')[0];
-        return path === '/healthz' || path === '/readyz';
+        return path === '/healthz' || path === '/readyz' || rateLimitOf(request) === 0;
       },
       errorResponseBuilder: (_request, context) => {
         const error = new ChartdError('RATE_LIMITED', `more than ${context.max} requests in ${context.after}; retry later`);
@@ -159,10 +202,47 @@ export async function buildApp({ options, pool, budget, cache, store, observeReq
     return sendError(request, reply, error, { errorImages: 'never' });
   });
 
-  registerHealthRoutes(app, pool);
+  registerHealthRoutes(app, pool, draining);
+  // Signed URLs (--signing-keys, --require-signature): decorated before the routes that read it.
+  registerSignatureGate(app, createSignatureGate(options));
   registerChartRoutes(app, { options, pool, budget, cache });
   if (store) registerStoredChartRoutes(app, { options, pool, budget, cache, store });
   return app;
+}
+
+/**
+ * Who a request is (api-keys.ts): the headers' or query's key is read when the request
+ * arrives (a key that is not one of --api-keys is 401 before the body is read), a
+ * body's `key` once the body is read (preHandler, before the rate limit). A body's key is
+ * taken out of it whether or not keys are configured: it is a credential, never chart
+ * data, and never goes to a worker, the render cache key or the chart store.
+ */
+function registerApiKeyHooks(app: FastifyInstance, apiKeys: ApiKeys | undefined): void {
+  app.decorateRequest('chartdClient', null);
+  const probe = (request: FastifyRequest) => {
+    const path = request.url.split('?')[0];
+    return path === '/healthz' || path === '/readyz';
+  };
+  if (apiKeys) {
+    app.addHook('onRequest', async (request) => {
+      if (!request.chartd || probe(request)) return;
+      const key = requestKey(request);
+      if (key === undefined) return;
+      request.chartdClient = identify(apiKeys, key);
+      request.chartd.apiKey = request.chartdClient.apiKey?.name;
+    });
+  }
+  app.addHook('preHandler', async (request) => {
+    const raw = request.body as { kind?: unknown; body?: unknown } | undefined;
+    if (!raw || (raw.kind !== 'json' && raw.kind !== 'form') || !Buffer.isBuffer(raw.body)) return;
+    const stripped = stripBodyKey(raw.kind, raw.body);
+    if (stripped.key === undefined) return;
+    setBodyWithoutKey(request, stripped.body);
+    if (!apiKeys || stripped.key === '') return;
+    const key = agreeing([...(request.chartdClient ? [requestKey(request) ?? ''] : []), stripped.key]) ?? stripped.key;
+    request.chartdClient = identify(apiKeys, key);
+    request.chartd.apiKey = request.chartdClient.apiKey?.name;
+  });
 }
 
 /** --trust-proxy as fastify takes it: off, everything, a hop count, or addresses and CIDR ranges. */
@@ -179,7 +259,7 @@ function toTrustProxy(value: string): boolean | string[] | ((address: string, ho
 
 /** The URL as logged: bounded, and a stored chart's id (the only key to it) cut to a prefix that tells charts apart. */
 function truncateUrl(url: string): string {
-  const redacted = url.replace(STORED_CHART_ID, '$1…');
+  const redacted = url.replace(STORED_CHART_ID, '$1…').replace(KEY_PARAM, '$1…');
   return redacted.length > MAX_LOGGED_URL ? `${redacted.slice(0, MAX_LOGGED_URL)}…` : redacted;
 }
 

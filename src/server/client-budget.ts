@@ -18,10 +18,18 @@ interface Usage {
 }
 
 const BUCKETS = 10;
+
+/**
+ * The budget, ms per window, of a client allowed `percent` of the workers' time
+ * (--client-budget, or an API key's budgetPercent); 0 % never refuses (Infinity).
+ */
+export function budgetMsOf(percent: number, options: { workers: number; clientBudgetWindowMs: number }): number {
+  return percent > 0 ? (percent / 100) * options.workers * options.clientBudgetWindowMs : Number.POSITIVE_INFINITY;
+}
 const DEFAULT_MAX_CLIENTS = 10_000;
 
 /**
- * Fair use of the workers between clients (by address, or later by API key):
+ * Fair use of the workers between clients (by address, or by API key name):
  * each client's worker time over a sliding window. A client past its budget is
  * refused (429 CLIENT_BUDGET_EXCEEDED, Retry-After) only while another client has
  * a render waiting or running, so one client cannot starve the others, and a
@@ -37,17 +45,20 @@ export class ClientBudget {
     this.#options = { maxClients: DEFAULT_MAX_CLIENTS, ...options };
   }
 
-  /** The refusal for a new render of `client` now, or undefined to admit it. */
-  check(client: string, now = Date.now()): ChartdError | undefined {
+  /**
+   * The refusal for a new render of `client` now, or undefined to admit it. `budgetMs`:
+   * this client's own budget (an API key's), instead of the default; Infinity never refuses.
+   */
+  check(client: string, now = Date.now(), budgetMs = this.#options.budgetMs): ChartdError | undefined {
     const usage = this.#clients.get(client);
     if (!usage) return undefined;
     const used = this.#used(usage, now);
     const othersWaiting = this.#inFlight - usage.inFlight > 0;
-    if (used <= this.#options.budgetMs || !othersWaiting) return undefined;
+    if (used <= budgetMs || !othersWaiting) return undefined;
     const error = new ChartdError(
       'CLIENT_BUDGET_EXCEEDED',
       `this client used ${Math.round(used / 1000)} s of render time in the last ${Math.round(this.#options.windowMs / 1000)} s, ` +
-        `over its share of ${Math.round(this.#options.budgetMs / 1000)} s while other clients wait; retry after Retry-After`,
+        `over its share of ${Math.round(budgetMs / 1000)} s while other clients wait; retry after Retry-After`,
     );
     return Object.assign(error, { retryAfterSeconds: Math.ceil(this.#options.windowMs / BUCKETS / 1000) });
   }

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { inLockedTransaction } from './connections.js';
 import { ChartdError } from '../errors.js';
 import { redactUrl } from '../options.js';
 import { checkRoomFromStats, fitsInStore, storeFull, storeUnavailable, type ChartRecord, type ChartStore, type ChartStoreBounds, type ChartStoreStats, type StoredChart } from './chart-store.js';
@@ -246,11 +247,7 @@ export class PostgresChartStore implements ChartStore {
   }
 
   async #migrate(): Promise<void> {
-    const client = await this.#pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
+    await inLockedTransaction(this.#pool, SCHEMA_LOCK, async (client) => {
       await client.query('CREATE TABLE IF NOT EXISTS chartd_schema (one integer PRIMARY KEY CHECK (one = 1), version integer NOT NULL)');
       const version = Number((await client.query<{ version: number }>('SELECT version FROM chartd_schema WHERE one = 1')).rows[0]?.version ?? 0);
       if (version > SCHEMA_VERSION) throw new Error(`the database has chartd schema version ${version}; this chartd knows up to ${SCHEMA_VERSION}`);
@@ -258,13 +255,7 @@ export class PostgresChartStore implements ChartStore {
         await client.query(SCHEMA);
         await client.query('INSERT INTO chartd_schema (one, version) VALUES (1, $1)', [SCHEMA_VERSION]);
       }
-      await client.query('COMMIT');
-    } catch (error) {
-      broken = asError(error);
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+    });
   }
 }
 

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { firstConnection } from './connections.js';
 import { redactUrl } from '../options.js';
 import { checkRoomFromStats, storeFull, storeUnavailable, type ChartRecord, type ChartStore, type ChartStoreBounds, type ChartStoreStats, type StoredChart } from './chart-store.js';
 
@@ -162,20 +163,7 @@ export class RedisChartStore implements ChartStore {
       this.#lastError = undefined;
     });
     this.#redis = redis as ScriptedRedis;
-    this.#firstConnect = new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        redis.off('ready', done);
-        redis.off('error', done);
-        redis.off('end', done);
-        resolve();
-      };
-      const timer = setTimeout(done, connectTimeout);
-      timer.unref();
-      redis.once('ready', done);
-      redis.once('error', done);
-      redis.once('end', done);
-    });
+    this.#firstConnect = firstConnection(redis, connectTimeout);
   }
 
   async put(id: string, record: ChartRecord, expiresAt: number): Promise<void> {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fetchReply, postFrom, type Reply } from '../helpers/replies.js';
 import { startTestService } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * Issue 9: one client must not starve the others. Each client has a budget of
@@ -24,7 +25,7 @@ test('issue 9: a client looping heavy renders is held to its budget while anothe
     while (!stop) greedy.push(await postFrom(url, heavy, { localAddress: '127.0.0.1' }));
   });
   // Let the greedy client use its budget first.
-  while (greedy.length < 4) await new Promise((resolve) => setTimeout(resolve, 20));
+  await waitFor('the greedy client to be answered 4 times', () => greedy.length >= 4, 30_000, 20);
   const polite: Reply[] = [];
   for (let i = 0; i < 6; i++) polite.push(await postFrom(url, light, { localAddress: '127.0.0.2' }));
   stop = true;

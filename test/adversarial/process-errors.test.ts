@@ -34,6 +34,8 @@ async function serveWithFault(t: TestContext, fault: 'reject' | 'throw') {
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exit = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  await waitFor('chartd to listen', () => /chartd listening/.test(output), 30_000, 20);
+  child.kill('SIGUSR2'); // the fixture's trigger
   return { port, adminPort, child, exit, output: () => output };
 }
 

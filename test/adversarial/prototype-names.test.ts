@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ERROR_CATALOG } from '../../src/errors.js';
 import { createRenderJob, renderJob } from '../../src/index.js';
@@ -36,6 +39,12 @@ const PLACES: Array<{ where: string; request: (name: string) => Record<string, u
   { where: 'legend position', request: (name) => ({ chart: { ...BAR, options: { legend: { position: name } } } }) },
   { where: 'colour', request: (name) => ({ chart: { ...BAR, data: { datasets: [{ data: [1], backgroundColor: name }] } } }) },
   { where: 'parameter name', request: (name) => ({ c: JSON.stringify(BAR), [name]: 'x' }) },
+  // Signed URLs (the service below has a signing account "acme"): accounts are looked up in a Map.
+  { where: 'accountId', request: (name) => ({ c: JSON.stringify(BAR), accountId: name, sig: '0'.repeat(64) }) },
+  { where: 'accountId (signature)', request: (name) => ({ c: JSON.stringify(BAR), accountId: name, exp: '9999999999', signature: 'A'.repeat(43) }) },
+  { where: 'sig', request: (name) => ({ c: JSON.stringify(BAR), accountId: 'acme', sig: name }) },
+  { where: 'signature', request: (name) => ({ c: JSON.stringify(BAR), accountId: 'acme', exp: '9999999999', signature: name }) },
+  { where: 'exp', request: (name) => ({ c: JSON.stringify(BAR), accountId: 'acme', exp: name, signature: 'A'.repeat(43) }) },
 ];
 
 const documented = new Set(Object.keys(ERROR_CATALOG));
@@ -59,7 +68,12 @@ describe('issue 9: Object.prototype names in every parameter and lookup', () => 
   let service: RunningService;
   before(async () => {
     // One worker and a queue: most requests wait their turn, as the ones that crashed the process did.
-    service = await startTestService({ workers: 1, queue: 200 });
+    const keysDir = mkdtempSync(join(tmpdir(), 'chartd-proto-keys-'));
+    const signingKeys = join(keysDir, 'keys.json');
+    writeFileSync(signingKeys, JSON.stringify({ accounts: [{ id: 'acme', keys: ['prototype-names-test-key'] }] }));
+    service = await startTestService({ workers: 1, queue: 200, signingKeys });
+    const close = service.close;
+    service.close = () => close().finally(() => rmSync(keysDir, { recursive: true, force: true }));
   });
   after(() => service.close());
 

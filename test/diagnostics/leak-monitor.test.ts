@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { FastifyBaseLogger } from 'fastify';
 import { LeakMonitor } from '../../src/diagnostics/leak-monitor.js';
 import { createRenderJob, createRenderPool } from '../../src/index.js';
 import { FAULT_HOOKS_URL } from '../helpers/server.js';
+import { collectingLogger } from '../helpers/logs.js';
 
 const MINUTE = 60_000;
 /**
@@ -13,15 +13,6 @@ const MINUTE = 60_000;
  */
 const RENDERS_PER_MINUTE = 6;
 const LEAK_BYTES_PER_RENDER = 2_000_000;
-
-function collectingLogger() {
-  const warnings: Array<{ fields: Record<string, unknown>; message: string }> = [];
-  const log = {
-    warn: (fields: Record<string, unknown>, message: string) => warnings.push({ fields, message }),
-    info: () => undefined,
-  } as unknown as FastifyBaseLogger;
-  return { log, warnings };
-}
 
 const job = (leakBytes?: number) =>
   createRenderJob({

@@ -69,3 +69,41 @@ test('a slot keeps one series across recycles: the time covered adds up over its
     }
   }
 });
+
+test('canvases a plugin retains (native-leak-1) get a native verdict naming the worker and kind=canvas within 10 minutes, pointing at the census', () => {
+  const recording = loadRecording('native-leak-1');
+  const { verdicts } = replay(recording);
+  for (const slot of recordedSlots(recording)) {
+    const thread = `worker-${slot}`;
+    const verdict = verdicts.find((v) => v.thread === thread && v.signal === 'native');
+    assert.ok(verdict, `${thread}/native not flagged: ${describe(verdicts)}`);
+    assert.ok(verdict.atSeconds <= TEN_MINUTES, `${thread}/native flagged at ${verdict.atSeconds} s`);
+    assert.equal(verdict.fields.kind, 'canvas');
+    assert.match(verdict.message, new RegExp(`^memory growth suspected in ${thread} \\(native: canvas, \\d+ alive\\)`));
+    const next = verdict.fields.next as string[];
+    assert.equal(next[0], `curl -s 'http://127.0.0.1:9464/debug/resources?worker=${slot}'`);
+    assert.ok(next.some((command) => command.includes(`/debug/heapsnapshot?worker=${slot}'`)));
+    assert.ok(next.some((command) => command.includes(`chartd_worker_native_(objects|bytes)\\{worker="${slot}",kind="canvas"\\}`)));
+  }
+  // The RSS verdicts of the same run point at the native objects first, never at a heap profile.
+  for (const verdict of verdicts.filter((v) => v.signal === 'rss')) {
+    const next = verdict.fields.next as string[];
+    assert.match(next[0]!, /\/debug\/resources\?worker=\d'$/);
+    assert.ok(next.some((command) => command.includes('chartd_worker_native_(objects|bytes)')));
+    assert.ok(!next.some((command) => command.includes('pprof')), next.join(' && '));
+  }
+});
+
+test('no native verdict without the leak (clean-native-1): a clean worker holds its one reusable canvas', () => {
+  const recording = loadRecording('clean-native-1');
+  const { verdicts } = replay(recording);
+  assert.deepEqual(
+    verdicts.filter((v) => v.signal === 'native'),
+    [],
+    describe(verdicts),
+  );
+  for (const slot of recordedSlots(recording)) {
+    const canvases = [...recordedSeries(recording, `chartd_worker_native_objects{worker="${slot}",kind="canvas"}`).values()];
+    assert.ok(canvases.length > 50 && Math.max(...canvases) <= 2, `worker ${slot}: ${canvases.join(' ')}`);
+  }
+});

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { leakedHandleCounts, openCanvas } from '../../src/index.js';
+import { leakedHandleCounts } from '../../src/index.js';
+import { openCanvas } from '../../src/render/handles.js';
 
 async function collect(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;

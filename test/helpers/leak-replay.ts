@@ -3,7 +3,8 @@
  * scripts/record-memory-series.js from a real service under load) through the
  * leak monitor: at each sampling time, the pool's workers as the recording saw
  * them on /metrics (slot, age, renders, post-GC heap, external and resident
- * memory) and the main process's heap and RSS. A worker whose age went down was
+ * memory, native objects and bytes by kind when the recording has them: 0 in
+ * those made before the census) and the main process's heap and RSS. A worker whose age went down was
  * replaced: it gets a new id, as the pool gives it.
  */
 import { readFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { LeakMonitor, type MainMemory, type MonitoredPool, type SeriesState } from '../../src/diagnostics/leak-monitor.js';
 import { LEAK_DETECTOR_DEFAULTS } from '../../src/diagnostics/leak-detector.js';
 import type { PoolStats, WorkerInfo } from '../../src/pool/pool-types.js';
+import { NATIVE_KINDS, emptyNativeCounts, type NativeCounts } from '../../src/render/native-kinds.js';
 
 export interface Recording {
   recorded: Record<string, unknown> & { intervalSeconds: number };
@@ -75,6 +77,11 @@ export function replay(
     heap: read('chartd_worker_heap_post_gc_bytes', slot),
     external: read('chartd_worker_external_bytes', slot),
     resident: read('chartd_worker_resident_bytes', slot),
+    native: NATIVE_KINDS.map((kind) => ({
+      kind,
+      objects: recordedSeries(recording, `chartd_worker_native_objects{worker="${slot}",kind="${kind}"}`),
+      bytes: recordedSeries(recording, `chartd_worker_native_bytes{worker="${slot}",kind="${kind}"}`),
+    })),
     id: slot,
     lastAge: -1,
     replacements: 0,
@@ -130,6 +137,8 @@ export function replay(
         slot.replacements++;
       }
       slot.lastAge = age;
+      const native: NativeCounts = emptyNativeCounts();
+      for (const { kind, objects, bytes } of slot.native) native[kind] = { objects: objects.get(t) ?? 0, bytes: bytes.get(t) ?? 0 };
       current.push({
         id: slot.id,
         slot: slot.slot,
@@ -140,6 +149,7 @@ export function replay(
         heapUsedBytes: heap ?? 0,
         externalBytes: external,
         residentBytes: resident,
+        native,
       } as WorkerInfo);
     }
     // /metrics has the main thread's heap used, not its post-GC heap: garbage included, it is no

@@ -1,3 +1,5 @@
+import { leastSquaresSlope } from '../../bench/load/stats.js';
+
 /** Memory sampling for leak tests: after a full GC and an event-loop turn (N-API finalizers). */
 export interface MemorySample {
   iteration: number;
@@ -16,16 +18,7 @@ export async function sampleMemory(iteration: number): Promise<MemorySample> {
   return { iteration, heapUsedBytes: heapUsed, rssBytes: rss };
 }
 
-/** Least-squares slope of y over x. */
+/** Least-squares slope of y over x (the benchmarks' own: one slope for soak runs and leak tests); NaN below 3 points. */
 export function slope(points: ReadonlyArray<readonly [number, number]>): number {
-  const n = points.length;
-  const meanX = points.reduce((sum, [x]) => sum + x, 0) / n;
-  const meanY = points.reduce((sum, [, y]) => sum + y, 0) / n;
-  let numerator = 0;
-  let denominator = 0;
-  for (const [x, y] of points) {
-    numerator += (x - meanX) * (y - meanY);
-    denominator += (x - meanX) ** 2;
-  }
-  return denominator === 0 ? 0 : numerator / denominator;
+  return leastSquaresSlope(points.map(([x, y]) => ({ x, y })));
 }

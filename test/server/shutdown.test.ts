@@ -39,7 +39,8 @@ async function serve(t: TestContext, args: string[], { detached = false } = {}):
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [BIN, 'serve', '--port', String(port), '--host', '127.0.0.1', '--admin-port', '0', '--log-level', 'info', ...args],
+    // --drain-delay 0: these tests are about the drain itself (the delay before it: test/deploy/replicas.test.ts).
+    [BIN, 'serve', '--port', String(port), '--host', '127.0.0.1', '--admin-port', '0', '--log-level', 'info', '--drain-delay', '0', ...args],
     // detached: a process group of its own, as a shell gives a job (for signals sent to the whole group).
     { env: { ...process.env, NODE_OPTIONS: FAULT_HOOKS_NODE_OPTIONS }, stdio: ['ignore', 'pipe', 'pipe'], detached },
   );
@@ -136,14 +137,11 @@ function busyChart(busyMs: number) {
 }
 
 async function waitForReadyz(port: number, status: number, reason: string | undefined): Promise<void> {
-  const until = Date.now() + 5_000;
-  for (;;) {
+  await waitFor(`/readyz to answer ${status}${reason ? ` (${reason})` : ''}`, async () => {
     const reply = await send(port, '/readyz');
     const body = JSON.parse(reply.body.toString()) as { reason?: string };
-    if (reply.status === status && body.reason === reason) return;
-    if (Date.now() > until) throw new assert.AssertionError({ message: `/readyz stayed ${reply.status} ${reply.body.toString()}` });
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+    return reply.status === status && body.reason === reason;
+  }, 5_000);
 }
 
 async function exitWithin(served: Served, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {

@@ -9,7 +9,8 @@ import type { RunningService } from '../../src/service.js';
 import { newChartId } from '../../src/store/chart-store.js';
 import { countColourPixels, decodeImage, differingFraction, type DecodedImage } from '../helpers/images.js';
 import { assertErrorReply, fetchReply, postFrom, postJson, type Reply } from '../helpers/replies.js';
-import { startTestService } from '../helpers/server.js';
+import { serveChild, startTestService } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * Stored charts over HTTP against a started chartd: POST /chart/create, then GET
@@ -384,33 +385,13 @@ test('--public-url must be an http(s) base without query, fragment or credential
 });
 
 test('request logs carry only a prefix of a stored chart\'s id: the id is the key to the chart', { timeout: 60_000 }, async (t) => {
-  const { spawn } = await import('node:child_process');
   const dataDir = mkdtempSync(join(tmpdir(), 'chartd-log-'));
-  const bin = new URL('../../../bin/chartd.js', import.meta.url).pathname;
-  const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--admin-port', '0', '--workers', '1', '--data-dir', dataDir, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.after(() => {
-    child.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-  const lines: string[] = [];
-  const base = await new Promise<string>((resolve, reject) => {
-    let pending = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      pending += chunk;
-      const parts = pending.split('\n');
-      pending = parts.pop()!;
-      for (const line of parts) {
-        lines.push(line);
-        const entry = JSON.parse(line) as { msg?: string; url?: string };
-        if (entry.url && /listening on/.test(entry.msg ?? '')) resolve(entry.url);
-      }
-    });
-    child.once('exit', () => reject(new Error(`chartd exited: ${lines.join('\n')}`)));
-  });
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const { base, lines } = await serveChild(t, ['--workers', '1', '--data-dir', dataDir]);
   const { url, id } = await create({ chart: barConfig() }, base);
   assert.equal((await fetchReply(url)).status, 200);
   const logged = async () => {
-    for (let i = 0; i < 100 && !lines.some((line) => line.includes('/chart/render/')); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitFor('the render request to be logged', () => lines.some((line) => line.includes('/chart/render/')));
     return lines.filter((line) => line.includes('/chart/render/'));
   };
   const renderLines = await logged();

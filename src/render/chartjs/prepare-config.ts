@@ -3,6 +3,7 @@ import type { RenderJob } from '../job.js';
 import { applyQuickChartTypes } from './quickchart-types.js';
 import type { ChartJsRuntime, InlinePlugin } from './runtimes.js';
 import { applyTickFormat } from './tick-format.js';
+import { describe, isPlainRecord } from '../../values.js';
 
 /**
  * Turns a validated user config into the config handed to Chart.js: QuickChart's
@@ -98,9 +99,9 @@ function mentionsPlugin(config: Record<string, unknown>, options: Record<string,
 
 function ensureRecord(parent: Record<string, unknown>, key: string, path: string): Record<string, unknown> {
   const value = parent[key];
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+  if (isPlainRecord(value)) return value;
   if (value !== undefined && value !== null) {
-    throw new ChartdError('CONFIG_INVALID', `${path} must be an object, got ${Array.isArray(value) ? 'an array' : typeof value}`);
+    throw new ChartdError('CONFIG_INVALID', `${path} must be an object, got ${describe(value)}`);
   }
   const created: Record<string, unknown> = {};
   parent[key] = created;

@@ -1,5 +1,5 @@
 import { ChartdError } from '../../errors.js';
-import { truncate } from '../job.js';
+import { truncate } from '../../values.js';
 import { QR_DEFAULTS, QR_MAX_SIZE, QR_MAX_TEXT_LENGTH, resolveEcLevel, resolveMargin, type QrJob } from '../qr/qr-job.js';
 import { parseChartSize } from './to-chartjs.js';
 

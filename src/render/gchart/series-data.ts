@@ -1,5 +1,5 @@
 import { ChartdError } from '../../errors.js';
-import { truncate } from '../job.js';
+import { truncate } from '../../values.js';
 
 /** One series of values; null is a missing point ("_" in every encoding). */
 export type Series = Array<number | null>;

@@ -1,5 +1,5 @@
 import { ChartdError } from '../../errors.js';
-import { truncate } from '../job.js';
+import { truncate } from '../../values.js';
 
 export const QR_FORMATS = ['png', 'svg'] as const;
 export type QrFormat = (typeof QR_FORMATS)[number];

@@ -4,10 +4,11 @@ import type { ServiceOptions } from '../../options.js';
 import type { RenderPool } from '../../pool/render-pool.js';
 import type { RawChartRequest } from '../../render/chart-request.js';
 import { CHARTD_VERSION } from '../../version.js';
+import { bodyWithoutKey, withoutApiKey } from '../api-keys.js';
 import type { ClientBudget } from '../client-budget.js';
 import { sendError, wantsErrorImage } from '../error-reply.js';
-import { queryIfPlusIsSpace } from '../query-string.js';
 import { renderCacheKey, type RenderCache } from '../render-cache.js';
+import { checkSignedBody, signedQuery } from '../signature-gate.js';
 import { renderOnPool, sendImage } from './render-reply.js';
 
 interface ChartRouteDependencies {
@@ -34,29 +35,33 @@ export function registerChartRoutes(app: FastifyInstance, deps: ChartRouteDepend
   // A GET whose image is cached is admitted even when the queue is full: it needs no worker.
   const admit = (readQuery?: (request: FastifyRequest) => RawChartRequest) => async (request: FastifyRequest) => {
     if (readQuery && deps.cache?.has(renderCacheKey(readQuery(request), CHARTD_VERSION))) return;
-    const refused = deps.pool.checkAdmission() ?? deps.budget?.check(request.ip);
+    // The client budget is checked by renderOnPool, once the client is known (an API key may be in the body).
+    const refused = deps.pool.checkAdmission();
     if (refused) throw refused;
   };
   app.get('/chart', { onRequest: admit(readChartQuery) }, (request, reply) => handleChart(request, reply, readChartQuery(request), deps));
-  app.post('/chart', { onRequest: admit() }, (request, reply) => handleChart(request, reply, asRawBody(request.body), deps));
+  app.post('/chart', { onRequest: admit() }, (request, reply) => handleChart(request, reply, checkSignedBody(request, asRawBody(request.body)), deps));
   app.get('/qr', { onRequest: admit(readQrQuery) }, (request, reply) => handleChart(request, reply, readQrQuery(request), deps));
   app.get('/gchart', { onRequest: admit(googleChartQuery) }, (request, reply) => handleChart(request, reply, googleChartQuery(request), deps));
 }
 
 function readQrQuery(request: FastifyRequest): RawChartRequest {
-  return { kind: 'qr', params: request.query as Record<string, string> };
+  // `key` (an API key, api-keys.ts) is never a chart parameter: it stays out of the render cache key and the workers.
+  return { kind: 'qr', params: withoutApiKey(signedQuery(request).params) };
 }
 
 /** GET /chart: a Chart.js config, or (with `cht`) a Google Image Charts URL, as QuickChart tells them apart. */
 function readChartQuery(request: FastifyRequest): RawChartRequest {
-  const params = request.query as Record<string, string>;
+  // The query without its signature parameters (sig, accountId, exp, signature), verified when signed.
+  const { params, paramsIfPlusIsSpace } = signedQuery(request);
   if (Object.hasOwn(params, 'cht')) return googleChartQuery(request);
-  return { kind: 'query', params, paramsIfPlusIsSpace: queryIfPlusIsSpace(request.url) };
+  return { kind: 'query', params: withoutApiKey(params), paramsIfPlusIsSpace: withoutApiKey(paramsIfPlusIsSpace) };
 }
 
 /** Google's chart URLs write spaces as '+' (chtt=Monthly+sales): read the query that way. */
 function googleChartQuery(request: FastifyRequest): RawChartRequest {
-  return { kind: 'gchart', params: queryIfPlusIsSpace(request.url) ?? (request.query as Record<string, string>) };
+  const { params, paramsIfPlusIsSpace } = signedQuery(request);
+  return { kind: 'gchart', params: withoutApiKey(paramsIfPlusIsSpace ?? params) };
 }
 
 function asRawBody(body: unknown): RawChartRequest | undefined {
@@ -69,6 +74,8 @@ async function handleChart(request: FastifyRequest, reply: FastifyReply, raw: Ra
   const cacheControl = `public, max-age=${options.cacheMaxAgeSeconds}`;
   try {
     if (!raw) throw new ChartdError('CONFIG_MISSING', 'send the chart as query parameters, or as a JSON object body {"chart": {...}}');
+    // A body's `key` (an API key) is taken out before the cache key and the worker see the body.
+    raw = bodyWithoutKey(request, raw);
     const cacheKey = cache ? renderCacheKey(raw, CHARTD_VERSION) : undefined;
     const cached = cacheKey === undefined ? undefined : cache?.get(cacheKey);
     if (cached) {

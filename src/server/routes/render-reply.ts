@@ -2,24 +2,37 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ChartOutcome, RenderPool } from '../../pool/render-pool.js';
 import type { RawChartRequest } from '../../render/chart-request.js';
 import { matchesIfNoneMatch } from '../../render/etag.js';
-import type { ClientBudget } from '../client-budget.js';
+import type { ServiceOptions } from '../../options.js';
+import { clientOf } from '../api-keys.js';
+import { budgetMsOf, type ClientBudget } from '../client-budget.js';
 import type { CachedRender } from '../render-cache.js';
-import { roundMs } from '../round-ms.js';
+import { roundTo } from '../../values.js';
 
 /**
  * What the image routes (/chart, /qr, /gchart, /chart/render) share: one render
  * through the pool on the client's budget, and an image reply.
  */
 
-/** One render through the pool, charged to the client's budget, and cancelled if the client leaves while it is queued. */
+/**
+ * One render through the pool, charged to the client's budget, and cancelled if the
+ * client leaves while it is queued. Throws CLIENT_BUDGET_EXCEEDED when the client
+ * (its address, or its API key's name, known once the body is read) is over its
+ * budget while others wait.
+ */
 export async function renderOnPool(
   request: FastifyRequest,
   reply: FastifyReply,
   raw: RawChartRequest,
-  { pool, budget }: { pool: RenderPool; budget?: ClientBudget | undefined },
+  { pool, budget, options }: { pool: RenderPool; budget?: ClientBudget | undefined; options: ServiceOptions },
   { ifNoneMatch, errorImage }: { ifNoneMatch: string | undefined; errorImage: boolean },
 ): Promise<ChartOutcome> {
-  const client = request.ip;
+  const identity = clientOf(request);
+  const client = identity.id;
+  if (budget) {
+    const percent = identity.apiKey?.budgetPercent ?? options.clientBudgetPercent;
+    const refused = budget.check(client, Date.now(), budgetMsOf(percent, options));
+    if (refused) throw refused;
+  }
   budget?.begin(client);
   reply.raw.once('close', () => budget?.finish(client));
   const aborted = new AbortController();
@@ -30,8 +43,8 @@ export async function renderOnPool(
   try {
     const outcome = await pool.runRequest(raw, { signal: aborted.signal, ifNoneMatch, errorImage, tag: budget ? client : undefined });
     const state = request.chartd;
-    state.queueWaitMs = roundMs(outcome.queueWaitMs);
-    state.renderMs = roundMs(outcome.renderMs);
+    state.queueWaitMs = roundTo(outcome.queueWaitMs, 2);
+    state.renderMs = roundTo(outcome.renderMs, 2);
     if (outcome.job) {
       state.format = outcome.job.format;
       state.engine = outcome.job.engine;

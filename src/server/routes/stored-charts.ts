@@ -6,10 +6,11 @@ import type { RenderPool } from '../../pool/render-pool.js';
 import type { RawChartRequest } from '../../render/chart-request.js';
 import { isChartId, newChartId, type ChartStore } from '../../store/chart-store.js';
 import { CHARTD_VERSION } from '../../version.js';
+import { bodyWithoutKey, withoutApiKey } from '../api-keys.js';
 import type { ClientBudget } from '../client-budget.js';
 import { sendError, wantsErrorImage } from '../error-reply.js';
-import { queryIfPlusIsSpace } from '../query-string.js';
 import type { RenderCache } from '../render-cache.js';
+import { checkSignedBody, signedQuery } from '../signature-gate.js';
 import { renderOnPool, sendImage } from './render-reply.js';
 
 export interface StoredChartRouteDependencies {
@@ -40,8 +41,9 @@ const HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
  * failure is 503 STORE_UNAVAILABLE on these two routes only.
  */
 export function registerStoredChartRoutes(app: FastifyInstance, deps: StoredChartRouteDependencies): void {
-  const admit = async (request: FastifyRequest) => {
-    const refused = deps.pool.checkAdmission() ?? deps.budget?.check(request.ip);
+  // The client budget is checked by renderOnPool, once the client is known (an API key may be in the body).
+  const admit = async () => {
+    const refused = deps.pool.checkAdmission();
     if (refused) throw refused;
   };
   app.post('/chart/create', { onRequest: admit }, (request, reply) => handleCreate(request, reply, deps));
@@ -53,7 +55,9 @@ export function registerStoredChartRoutes(app: FastifyInstance, deps: StoredChar
 async function handleCreate(request: FastifyRequest, reply: FastifyReply, deps: StoredChartRouteDependencies) {
   const { options, store, cache } = deps;
   try {
-    const body = asStoredBody(request.body);
+    const signed = checkSignedBody(request, asStoredBody(request.body));
+    // A body's `key` (an API key) is taken out: it is never stored, cached or sent to a worker.
+    const body = signed && bodyWithoutKey(request, signed);
     if (!body) throw new ChartdError('CONFIG_MISSING', 'send the chart as a JSON object body {"chart": {...}}, as POST /chart takes it');
     const base = publicBaseUrl(request, options);
     // A full store refuses before the render it would waste.
@@ -74,13 +78,16 @@ async function handleCreate(request: FastifyRequest, reply: FastifyReply, deps: 
 }
 
 async function handleRender(request: FastifyRequest, reply: FastifyReply, id: string, deps: StoredChartRouteDependencies) {
-  const { options, store, cache, pool, budget } = deps;
+  const { options, store, cache, pool } = deps;
   try {
+    // A signature is checked before anything is looked up; its parameters are no template values.
+    const signed = signedQuery(request);
     // A malformed id is not looked up: it is as unknown as any other.
     const stored = isChartId(id) ? await store.get(id) : undefined;
     if (!stored) throw new ChartdError('CHART_NOT_FOUND', 'no stored chart has this id: it was never created here, or it has expired (--chart-ttl)');
     // Template values are written by URLSearchParams and forms more than by hand: '+' is a space here.
-    const params = queryIfPlusIsSpace(request.url) ?? (request.query as Record<string, string>);
+    // `key` (an API key) is never a template parameter: it stays out of the render cache key and the workers.
+    const params = withoutApiKey(signed.paramsIfPlusIsSpace ?? signed.params);
     // Never cached by clients past the chart's own expiry.
     const maxAgeSeconds = Math.max(0, Math.min(options.cacheMaxAgeSeconds, Math.floor((stored.expiresAt - Date.now()) / 1000)));
     const cacheKey = cache ? storedCacheKey(id, params) : undefined;
@@ -90,8 +97,9 @@ async function handleRender(request: FastifyRequest, reply: FastifyReply, id: st
       return sendImage(request, reply, cached, `public, max-age=${maxAgeSeconds}`);
     }
     if (cacheKey !== undefined) request.chartd.cache = 'miss';
-    // Admission here rather than onRequest: a cached image needs no worker, whatever the queue.
-    const refused = pool.checkAdmission() ?? budget?.check(request.ip);
+    // Admission here rather than onRequest: a cached image needs no worker, whatever the queue
+    // (the client budget: renderOnPool).
+    const refused = pool.checkAdmission();
     if (refused) throw refused;
     const raw: RawChartRequest = { kind: 'stored', chart: { kind: stored.kind, body: stored.body }, params };
     const outcome = await renderOnPool(request, reply, raw, deps, {
