@@ -1,6 +1,7 @@
 import { ChartdError } from '../errors.js';
 import type { RenderRequest } from './job.js';
 import { toRenderRequest } from './quickchart-params.js';
+import { isPlainRecord } from '../values.js';
 
 /**
  * A chart request as it arrived over HTTP, before any parsing. The main process
@@ -57,7 +58,7 @@ function parseJsonBody(body: Uint8Array): Record<string, unknown> {
   } catch (error) {
     throw new ChartdError('PARAM_INVALID', `the request body is not valid JSON: ${(error as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+  if (!isPlainRecord(parsed)) {
     throw new ChartdError('CONFIG_MISSING', 'send the chart as a JSON object body {"chart": {...}}');
   }
   return parsed as Record<string, unknown>;

@@ -3,7 +3,7 @@ import { ChartdError } from '../errors.js';
 import type { RenderLimits } from './limits.js';
 import { markerOf } from './script/markers.js';
 import { ScriptSession } from './script/script-session.js';
-import { describe } from '../values.js';
+import { describe, isPlainRecord } from '../values.js';
 
 const FUNCTION_HELP =
   'this chartd does not run JavaScript in configs (--scripts off). Use declarative options instead: ' +
@@ -103,7 +103,7 @@ function checkNesting(text: string, max: number): void {
 }
 
 function requireObject(parsed: unknown): Record<string, unknown> {
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+  if (!isPlainRecord(parsed)) {
     throw new ChartdError('CONFIG_INVALID', `chart must be an object such as {"type":"bar","data":{...}}, got ${describe(parsed)}`);
   }
   return parsed as Record<string, unknown>;

@@ -1,6 +1,6 @@
 import { ChartdError } from '../errors.js';
 import type { RenderLimits } from './limits.js';
-import { describe } from '../values.js';
+import { describe, isPlainRecord } from '../values.js';
 
 /**
  * Checks a parsed config against the limits and Chart.js' structural needs, and
@@ -101,7 +101,7 @@ function checkStructure(config: Record<string, unknown>, limits: RenderLimits): 
   }
   let points = Array.isArray(labels) ? labels.length : 0;
   list.forEach((dataset, i) => {
-    if (typeof dataset !== 'object' || dataset === null || Array.isArray(dataset)) {
+    if (!isPlainRecord(dataset)) {
       throw new ChartdError('CONFIG_INVALID', `chart.data.datasets[${i}] must be an object, got ${describe(dataset)}`);
     }
     const { data: values, type } = dataset as Record<string, unknown>;

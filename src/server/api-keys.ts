@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyRequest } from 'fastify';
 import { ChartdError } from '../errors.js';
+import { isPlainRecord } from '../values.js';
 
 /**
  * API keys (--api-keys FILE): each a name and the limits of the client that sends
@@ -95,7 +96,7 @@ export function loadApiKeys(file: string): ApiKeys {
   } catch (error) {
     fail(`is not valid JSON (${(error as Error).message})`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || !Array.isArray((parsed as { keys?: unknown }).keys)) {
+  if (!isPlainRecord(parsed) || !Array.isArray(parsed.keys)) {
     fail('must be a JSON object {"keys": [{"name": "...", "key": "...", "rateLimit": 600, "budgetPercent": 50}, ...]}');
   }
   const byHash = new Map<string, ApiKey>();
@@ -103,7 +104,7 @@ export function loadApiKeys(file: string): ApiKeys {
   const entries = (parsed as { keys: unknown[] }).keys;
   entries.forEach((entry, index) => {
     const where = `keys[${index}]`;
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) fail(`${where} must be an object with "name" and "key"`);
+    if (!isPlainRecord(entry)) fail(`${where} must be an object with "name" and "key"`);
     const fields = entry as Record<string, unknown>;
     for (const field of Object.keys(fields)) {
       if (!ENTRY_FIELDS.has(field)) fail(`${where} has an unknown field "${field.slice(0, 32)}" (known: ${[...ENTRY_FIELDS].join(', ')})`);
