@@ -24,6 +24,7 @@ import { spawnServer } from './load/server-process.js';
 import { MB } from './load/stats.js';
 import { roundTo } from '../src/values.js';
 import { outcomeTable, summarizeLatency, summarizeMemory } from './load/summary.js';
+import { MALLOC_SETTINGS } from '../src/pool/worker-process.js';
 
 const DEFAULTS = {
   requests: 2_000, // per server
@@ -108,7 +109,7 @@ async function main(argv: string[]): Promise<number> {
       label: `(c) chartd, ${workers} workers`,
       args: [join(REPO_ROOT, 'bin', 'chartd.js'), 'serve', '--port', '0', '--admin-port', '0', '--workers', String(workers)],
       // As `npm start`: glibc gives freed native memory back (docs/OPERATIONS.md, "Memory").
-      env: { ...process.env, MALLOC_TRIM_THRESHOLD_: '1048576', MALLOC_MMAP_THRESHOLD_: '1048576' },
+      env: { ...process.env, ...MALLOC_SETTINGS },
     },
   ];
   const documentedCodes = readDocumentedCodes();

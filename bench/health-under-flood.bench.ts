@@ -14,6 +14,7 @@ import { describeMachine, printTable } from './machine.js';
 import { percentileOf } from './load/stats.js';
 import { REPO_ROOT } from './load/paths.js';
 import { spawnServer } from './load/server-process.js';
+import { MALLOC_SETTINGS } from '../src/pool/worker-process.js';
 
 const { values } = parseArgs({ options: { root: { type: 'string', multiple: true } } });
 const ROOTS = values.root?.length ? values.root : [REPO_ROOT];
@@ -24,7 +25,7 @@ const body = JSON.stringify({ chart: `{type:'line',data:{datasets:[{data:[${'1,'
 async function measure(root: string): Promise<Array<string | number>> {
   const server = await spawnServer({
     args: [join(root, 'bin', 'chartd.js'), 'serve', '--port', '0', '--admin-port', '0', '--workers', '2', '--log-level', 'info'],
-    env: { ...process.env, MALLOC_TRIM_THRESHOLD_: '1048576', MALLOC_MMAP_THRESHOLD_: '1048576' },
+    env: { ...process.env, ...MALLOC_SETTINGS },
     logFile: '/dev/null',
   });
   try {

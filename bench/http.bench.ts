@@ -15,6 +15,7 @@ import { loadAutocannon, type AutocannonRequest } from './load/autocannon.js';
 import { createRenderJob, renderJob } from '../src/index.js';
 import { describeMachine, printTable } from './machine.js';
 import { SCENARIOS } from './scenarios.js';
+import { MALLOC_SETTINGS } from '../src/pool/worker-process.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
@@ -33,7 +34,7 @@ function freePort(): Promise<number> {
 async function startChartd(): Promise<{ url: string; stop(): Promise<void> }> {
   const port = await freePort();
   const child = spawn(process.execPath, ['bin/chartd.js', 'serve', '--port', String(port), '--admin-port', '0', '--workers', String(WORKERS), '--queue', '256', '--log-level', 'warn'], {
-    env: { ...process.env, MALLOC_TRIM_THRESHOLD_: '1048576', MALLOC_MMAP_THRESHOLD_: '1048576' },
+    env: { ...process.env, ...MALLOC_SETTINGS },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;

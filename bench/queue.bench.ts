@@ -14,6 +14,7 @@ import { percentileOf } from './load/stats.js';
 import { REPO_ROOT } from './load/paths.js';
 import { spawnServer } from './load/server-process.js';
 import { SCENARIOS } from './scenarios.js';
+import { MALLOC_SETTINGS } from '../src/pool/worker-process.js';
 
 const QUEUES = (process.env.BENCH_QUEUES ?? '8,16,32,64').split(',').map(Number);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 48);
@@ -24,7 +25,7 @@ const body = JSON.stringify({ ...SCENARIOS[0]!.request, devicePixelRatio: 2, for
 async function measure(queue: number): Promise<Array<string | number>> {
   const server = await spawnServer({
     args: [join(REPO_ROOT, 'bin', 'chartd.js'), 'serve', '--port', '0', '--admin-port', '0', '--workers', String(WORKERS), '--queue', String(queue), '--client-budget', '0', '--log-level', 'info'],
-    env: { ...process.env, MALLOC_TRIM_THRESHOLD_: '1048576', MALLOC_MMAP_THRESHOLD_: '1048576' },
+    env: { ...process.env, ...MALLOC_SETTINGS },
     logFile: '/dev/null',
   });
   try {

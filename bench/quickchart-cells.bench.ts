@@ -19,6 +19,7 @@ import { createRenderJob, renderJob, type RenderRequest } from '../src/index.js'
 import { describeMachine, printTable } from './machine.js';
 import { percentileOf } from './load/stats.js';
 import { spawnServer } from './load/server-process.js';
+import { MALLOC_SETTINGS } from '../src/pool/worker-process.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const REPO_ROOT = new URL('../..', import.meta.url).pathname;
@@ -111,7 +112,7 @@ console.log(`chartd against QuickChart's cells: ${describeMachine()}; chartd wit
 const floorMs = await inProcessMs(LINE);
 const server = await spawnServer({
   args: [join(REPO_ROOT, 'bin', 'chartd.js'), 'serve', '--port', '0', '--admin-port', '0'],
-  env: { ...process.env, MALLOC_TRIM_THRESHOLD_: '1048576', MALLOC_MMAP_THRESHOLD_: '1048576' },
+  env: { ...process.env, ...MALLOC_SETTINGS },
   logFile: join(REPO_ROOT, 'bench', 'out', 'quickchart-cells-server.log'),
 });
 const rows: Array<Array<string | number>> = [];

@@ -26,6 +26,7 @@ import { spawnServer, type ServerProcess } from './load/server-process.js';
 import { createRandom } from './load/stats.js';
 import { roundTo } from '../src/values.js';
 import { chaosFigures, outcomeTable, summarizeLatency, summarizeMemory, type Check } from './load/summary.js';
+import { MALLOC_SETTINGS } from '../src/pool/worker-process.js';
 
 async function startChartd(options: SoakOptions): Promise<ServerProcess> {
   const args = [join(REPO_ROOT, 'bin', 'chartd.js'), 'serve', '--port', '0', '--admin-port', '0', '--workers', String(options.workers)];
@@ -35,7 +36,7 @@ async function startChartd(options: SoakOptions): Promise<ServerProcess> {
   args.push('--render-cache', '0');
   args.push(...options.serverArgs);
   // As `npm start` (package.json): glibc returns freed native memory (docs/OPERATIONS.md).
-  const env: NodeJS.ProcessEnv = { ...process.env, MALLOC_TRIM_THRESHOLD_: '1048576', MALLOC_MMAP_THRESHOLD_: '1048576' };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...MALLOC_SETTINGS };
   // Chaos sends configs that blow their worker's heap: the fault hooks (a test fixture) are preloaded into the workers.
   if (options.chaos) env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import=${FAULT_HOOKS_URL}`.trim();
   return spawnServer({ args, env, logFile: join(options.out, 'server.log') });

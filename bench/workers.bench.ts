@@ -17,6 +17,7 @@ import { ProcessTree, readTreePss } from './load/process-tree.js';
 import { spawnServer } from './load/server-process.js';
 import { SCENARIOS } from './scenarios.js';
 import { percentileOf } from './load/stats.js';
+import { MALLOC_SETTINGS } from '../src/pool/worker-process.js';
 
 const { values } = parseArgs({ options: { root: { type: 'string' } } });
 const ROOT = values.root ?? REPO_ROOT;
@@ -83,7 +84,7 @@ async function measure(workers: number): Promise<Cell> {
   const started = performance.now();
   const server = await spawnServer({
     args: [join(ROOT, 'bin', 'chartd.js'), 'serve', '--port', '0', '--admin-port', '0', '--workers', String(workers), '--queue', '256', '--log-level', 'info'],
-    env: { ...process.env, MALLOC_TRIM_THRESHOLD_: '1048576', MALLOC_MMAP_THRESHOLD_: '1048576' },
+    env: { ...process.env, ...MALLOC_SETTINGS },
     logFile: '/dev/null',
   });
   try {

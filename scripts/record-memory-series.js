@@ -19,6 +19,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { MALLOC_SETTINGS } from '../dist/src/pool/worker-process.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -67,7 +68,7 @@ const KEEP = [
 ];
 
 const serveArgs = ['bin/chartd.js', 'serve', '--port', String(port), '--admin-port', String(adminPort), ...args['serve-args'].split(' ').filter(Boolean)];
-const env = { ...process.env, CHARTD_LOG_LEVEL: 'warn', MALLOC_TRIM_THRESHOLD_: '1048576', MALLOC_MMAP_THRESHOLD_: '1048576' };
+const env = { ...process.env, CHARTD_LOG_LEVEL: 'warn', ...MALLOC_SETTINGS };
 if (leakHook) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --import=${new URL('../dist/test/fixtures/fault-hooks.js', import.meta.url).href}`.trim();
 const server = spawn(process.execPath, serveArgs, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
 const logLines = [];

@@ -42,6 +42,7 @@ export const ERROR_CATALOG = {
   HEADERS_TOO_LARGE: { statusCode: 431, title: 'URL or headers too large' },
   REQUEST_INVALID: { statusCode: 400, title: 'Malformed HTTP request' },
   REQUEST_TIMEOUT: { statusCode: 408, title: 'Request took too long to arrive' },
+  EXPECTATION_FAILED: { statusCode: 417, title: 'Expect header not supported' },
   RENDER_FAILED: { statusCode: 400, title: 'Chart.js could not render this config' },
   RENDER_OUT_OF_MEMORY: { statusCode: 400, title: 'Render needs more memory than a worker may use' },
   RATE_LIMITED: { statusCode: 429, title: 'Too many requests' },

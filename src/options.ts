@@ -15,6 +15,8 @@ export interface ServiceOptions {
   workers: number;
   /** 'auto': QUEUE_PER_WORKER × workers. */
   queue: number | 'auto';
+  /** Longest expected queue wait before 503, ms (0: only --queue bounds it). */
+  maxQueueWaitMs: number;
   timeoutMs: number;
   drainTimeoutMs: number;
   /** On SIGTERM, how long /readyz fails while requests are still served, before the listener closes. */
@@ -94,6 +96,9 @@ export const SERVICE_DEFAULTS: Readonly<ServiceOptions> = Object.freeze({
   host: '127.0.0.1', // loopback: put a proxy in front, or set 0.0.0.0 deliberately
   workers: POOL_DEFAULTS.workers, // one per core
   queue: 'auto', // QUEUE_PER_WORKER renders per worker
+  // 2 seconds: what a client can wait behind others and still be glad it did (a tenth of
+  // QuickChart's clients' usual timeouts); heavy charts are shed sooner, light ones queue to --queue.
+  maxQueueWaitMs: 2_000,
   timeoutMs: POOL_DEFAULTS.timeoutMs, // 10 seconds
   drainTimeoutMs: POOL_DEFAULTS.drainTimeoutMs, // 30 seconds
   drainDelayMs: 5_000, // 5 seconds: a few failed readiness probes (Kubernetes endpoints, a load balancer's health check) before the listener closes
@@ -143,6 +148,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'host', flag: 'host', env: 'CHARTD_HOST', kind: 'string', description: 'public listen address' },
   { key: 'workers', flag: 'workers', env: 'CHARTD_WORKERS', kind: 'integer', min: 1, description: 'render worker processes (at most this many alive, retiring ones included)' },
   { key: 'queue', flag: 'queue', env: 'CHARTD_QUEUE', kind: 'integer-or-auto', min: 0, description: `renders waiting for a worker before 503 (auto: ${QUEUE_PER_WORKER} per worker)` },
+  { key: 'maxQueueWaitMs', flag: 'max-queue-wait', env: 'CHARTD_MAX_QUEUE_WAIT_MS', kind: 'integer', min: 0, description: 'longest expected wait in the queue, ms (from recent render times; past it 503 QUEUE_FULL and /readyz saturated), 0 = only --queue' },
   { key: 'timeoutMs', flag: 'timeout', env: 'CHARTD_TIMEOUT_MS', kind: 'integer', min: 1, description: 'deadline of one render from arrival, ms (504 past it; the worker process is killed)' },
   { key: 'drainTimeoutMs', flag: 'drain-timeout', env: 'CHARTD_DRAIN_TIMEOUT_MS', kind: 'integer', min: 0, description: 'on SIGTERM, how long accepted requests may take to finish, ms' },
   { key: 'drainDelayMs', flag: 'drain-delay', env: 'CHARTD_DRAIN_DELAY_MS', kind: 'integer', min: 0, description: 'on SIGTERM, how long chartd goes on serving with /readyz failing before it stops accepting, ms (for load balancers to take it out of rotation first; SIGINT skips it)' },
@@ -310,12 +316,25 @@ export function resolveQueue(options: Pick<ServiceOptions, 'queue' | 'workers'>)
  * process's open-files limit less 64 (read from /proc/self/limits; between 64 and
  * 10,000), so that connections, and those being refused, can never take the
  * descriptors the workers, pipes and /proc reads need (past the limit, an accept
- * or a read of /proc fails with EMFILE).
+ * or a read of /proc fails with EMFILE). An explicit --max-connections is held to
+ * the same share of the open-files limit (resolveConnectionCap says when it was).
  */
 export function resolveMaxConnections(options: Pick<ServiceOptions, 'maxConnections'>, openFilesLimit = readOpenFilesLimit()): number {
-  if (options.maxConnections !== 'auto') return options.maxConnections;
-  if (openFilesLimit === undefined) return 1_000;
-  return Math.max(64, Math.min(10_000, Math.floor(openFilesLimit / 2) - 64));
+  return resolveConnectionCap(options, openFilesLimit).maxConnections;
+}
+
+export interface ConnectionCap {
+  maxConnections: number;
+  /** An explicit --max-connections over what the open-files limit leaves room for; undefined when not clamped. */
+  requested?: number;
+  openFilesLimit?: number;
+}
+
+export function resolveConnectionCap(options: Pick<ServiceOptions, 'maxConnections'>, openFilesLimit = readOpenFilesLimit()): ConnectionCap {
+  const room = openFilesLimit === undefined ? undefined : Math.max(64, Math.floor(openFilesLimit / 2) - 64);
+  if (options.maxConnections === 'auto') return { maxConnections: room === undefined ? 1_000 : Math.min(10_000, room) };
+  if (room === undefined || options.maxConnections <= room) return { maxConnections: options.maxConnections };
+  return { maxConnections: room, requested: options.maxConnections, openFilesLimit };
 }
 
 function readOpenFilesLimit(): number | undefined {

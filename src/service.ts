@@ -3,7 +3,8 @@ import { watchMajorGc } from './diagnostics/gc-watch.js';
 import { LEAK_DETECTOR_DEFAULTS } from './diagnostics/leak-detector.js';
 import { LeakMonitor } from './diagnostics/leak-monitor.js';
 import { createServiceMetrics, type ServiceMetrics } from './diagnostics/metrics.js';
-import { startHeapSampling } from './diagnostics/profilers.js';
+import { markHeapProfile, startHeapSampling } from './diagnostics/profilers.js';
+import { WARM_UP, type WarmUp } from './diagnostics/warm-up.js';
 import { resolveOutputLimits, resolveQueue, type ServiceOptions } from './options.js';
 import { createRenderPool, type RenderPool } from './pool/render-pool.js';
 import { buildAdminApp } from './server/admin-app.js';
@@ -22,6 +23,8 @@ export interface ServiceInternals {
   workerExecArgv?: readonly string[];
   /** How long startup waits for every worker to be ready before listening anyway (default 30 s). */
   readyTimeoutMs?: number;
+  /** When a process's warm-up is over, for the leak detector and heap profiles `?since=warmup` (default WARM_UP). */
+  warmUp?: WarmUp;
 }
 
 /** After the drain timeout, connections that never sent a request are cut too. */
@@ -61,9 +64,11 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
   const apiKeys = options.apiKeysFile === '' ? undefined : loadApiKeys(options.apiKeysFile);
   watchMajorGc();
   await startHeapSampling();
+  const warmUp = internals.warmUp ?? WARM_UP;
   const pool = createRenderPool({
     workers: options.workers,
     maxQueue: resolveQueue(options),
+    maxQueueWaitMs: options.maxQueueWaitMs,
     timeoutMs: options.timeoutMs,
     drainTimeoutMs: options.drainTimeoutMs,
     maxRendersPerWorker: options.maxRendersPerWorker,
@@ -72,6 +77,7 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
     workerHeapLimitMb: options.workerHeapMb,
     workerExecArgv: internals.workerExecArgv ?? [],
     renderLimits: { maxOutputBytes: resolveOutputLimits(options.maxOutput), allowScripts: options.scripts === 'on' },
+    warmUp,
   });
   // Fair use: one client may hold this share of the workers' time while others wait (an API key: its own share).
   // Per replica: it shares out this replica's workers among the clients waiting for them (docs/OPERATIONS.md).
@@ -85,6 +91,7 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
   // A store that cannot be opened costs the stored-chart routes (503), never /chart.
   const { store, error: storeError } = openChartStore(options);
   let purgeTimer: NodeJS.Timeout | undefined;
+  let warmUpTimer: NodeJS.Timeout | undefined;
   let app: FastifyInstance | undefined;
   let admin: FastifyInstance | undefined;
   let leakMonitor: LeakMonitor | undefined;
@@ -99,7 +106,7 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
       renderCache: () => cache?.stats(),
       version: CHARTD_VERSION,
     });
-    app = await buildApp({ options, pool, budget, cache, store, observeRequest: metrics.observeRequest, observeSend: metrics.observeSend, draining: isDraining, apiKeys, onRateLimitStoreError: metrics.countRateLimitStoreError });
+    app = await buildApp({ options, pool, budget, cache, store, observeRequest: metrics.observeRequest, observeSend: metrics.observeSend, countDroppedAnswer: metrics.countDroppedAnswer, draining: isDraining, apiKeys, onRateLimitStoreError: metrics.countRateLimitStoreError });
     const log = app.log;
     if (storeError) log.error({ err: storeError, store: store.description }, 'the chart store could not be opened: /chart/create and /chart/render answer 503 STORE_UNAVAILABLE');
     else log.info({ store: store.description }, 'chart store open');
@@ -124,6 +131,8 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
         minSpanMs: LEAK_DETECTOR_DEFAULTS.minSpanMs,
         minBytesPerHour: LEAK_DETECTOR_DEFAULTS.minBytesPerHour,
         recycleWorkers: options.leakRecycle === 'on',
+        warmUpMs: warmUp.ms,
+        warmUpRenders: warmUp.renders,
       },
       onFault: () => metrics?.countInternalError('timer'),
     });
@@ -131,9 +140,14 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
     await admin.listen({ port: options.adminPort, host: options.adminHost });
     await app.listen({ port: options.port, host: options.host });
     leakMonitor.start();
+    // The main process's own marks for `/debug/pprof/heap?since=warmup` (it renders nothing: time only).
+    await markHeapProfile('ready', { heldMs: warmUp.heldMs }).catch(() => undefined);
+    warmUpTimer = setTimeout(() => void markHeapProfile('warmup').catch(() => undefined), warmUp.ms);
+    warmUpTimer.unref();
   } catch (error) {
     leakMonitor?.close();
     clearInterval(purgeTimer);
+    clearTimeout(warmUpTimer);
     await Promise.allSettled([app?.close(), admin?.close()]);
     await pool.destroy();
     await store.close();
@@ -164,6 +178,7 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
       } finally {
         clearTimeout(cut);
         clearInterval(purgeTimer);
+        clearTimeout(warmUpTimer);
         adminApp.server.closeAllConnections();
         await adminApp.close();
         // Last: requests that were draining may still have been storing or reading charts.

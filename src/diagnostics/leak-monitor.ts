@@ -6,6 +6,7 @@ import { readPostGcHeapBytes } from './gc-watch.js';
 import { LeakSeries, medianOf, type LeakDetectorOptions, type LeakEstimate } from './leak-detector.js';
 import { leakNextSteps } from './leak-next-steps.js';
 import { roundTo } from '../values.js';
+import { WARM_UP } from './warm-up.js';
 
 export interface LeakMonitorOptions extends LeakDetectorOptions {
   /** How often to sample, ms. */
@@ -30,7 +31,7 @@ export interface LeakMonitorOptions extends LeakDetectorOptions {
  * 8.5 MiB/h (60 %/h of 14 MB); a leak of JavaScript objects, Buffers or canvases
  * shows in the heap, external and native signals, which start at 2 minutes.
  */
-export const LEAK_MONITOR_WARM_UP = Object.freeze({ ms: 120_000, renders: 200, settleMs: 600_000 });
+export const LEAK_MONITOR_WARM_UP = Object.freeze({ ...WARM_UP, settleMs: 600_000 });
 
 /**
  * Growth per render a worker shows without any leak, by signal: the allowance, in

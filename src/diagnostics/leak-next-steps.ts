@@ -2,8 +2,9 @@ import type { LeakSignal, NativePixelKind } from './leak-monitor.js';
 
 /**
  * The commands a leak verdict's log line gives, by what grew. One command first
- * that names the culprit from a single capture (the heap profile puts the
- * allocating function on top when a heap grows; the resources page lists the
+ * that names the culprit from a single capture (the heap profile of what was
+ * allocated after warm-up and is still held puts the allocating function on top
+ * when a heap grows; the resources page lists the
  * worker's native objects by kind); then the diff that confirms it. Buffers and
  * native memory are not in V8's heap profile, so those verdicts point at what
  * does see them. Commands that may exit non-zero (diff) come last: the line joins
@@ -22,7 +23,8 @@ export function leakNextSteps(adminUrl: string, signal: LeakSignal, slot: number
   };
   switch (signal) {
     case 'heap':
-      return [`go tool pprof -top '${profileUrl}'`, ...diff, resources];
+      // Growth since warm-up first: what start-up holds for good (modules, fonts) would outrank a young leak.
+      return [`go tool pprof -top '${profileUrl}${worker ? '&' : '?'}since=warmup'`, ...diff, resources];
     case 'external':
       // The heap snapshot holds each ArrayBuffer with its retainers; the profile only the small JS wrappers.
       return [`go tool pprof -top -sample_index=inuse_objects '${profileUrl}'`, `curl -s -o external.heapsnapshot '${snapshotUrl}'`, resources];

@@ -24,6 +24,8 @@ export interface ServiceMetrics {
   observeRequest(route: string, method: string, statusCode: number, durationSeconds: number, code: string | undefined): void;
   /** Called once per worker answer sent on the public port: from the reply's start to its last byte handed to the socket. */
   observeSend(durationSeconds: number): void;
+  /** Called for an answer that never reached its client, with its size. */
+  countDroppedAnswer(reason: 'send_timeout' | 'client_gone', bytes: number): void;
 }
 
 /**
@@ -44,7 +46,7 @@ export function createServiceMetrics(deps: {
     .labels(deps.version, process.version)
     .set(1);
 
-  const { requests, requestDuration } = registerRequestMetrics(registry);
+  const { requests, requestDuration, droppedAnswers, droppedBytes } = registerRequestMetrics(registry);
   const rejected = registerPoolMetrics(registry, pool);
   const stageDuration = registerRenderMetrics(registry, pool);
   registerWorkerMetrics(registry, pool);
@@ -64,6 +66,10 @@ export function createServiceMetrics(deps: {
       else if (code === ('CLIENT_BUDGET_EXCEEDED' satisfies ErrorCode)) rejected.labels('client_budget').inc();
     },
     observeSend: (durationSeconds) => stageDuration.labels('send').observe(durationSeconds),
+    countDroppedAnswer(reason, bytes) {
+      droppedAnswers.labels(reason).inc();
+      droppedBytes.labels(reason).inc(bytes);
+    },
   };
 }
 
@@ -82,7 +88,23 @@ function registerRequestMetrics(registry: Registry) {
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
-  return { requests, requestDuration };
+  const droppedAnswers = new Counter({
+    name: 'chartd_answers_dropped_total',
+    help: 'Answers that never reached their client: dropped after --send-timeout (send_timeout), or the client closed first (client_gone)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const droppedBytes = new Counter({
+    name: 'chartd_answer_bytes_dropped_total',
+    help: 'Bytes of the answers counted by chartd_answers_dropped_total',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  for (const reason of ['send_timeout', 'client_gone']) {
+    droppedAnswers.labels(reason).inc(0);
+    droppedBytes.labels(reason).inc(0);
+  }
+  return { requests, requestDuration, droppedAnswers, droppedBytes };
 }
 
 /** The pool: worker replacements, refusals, the queue and the workers' states. */

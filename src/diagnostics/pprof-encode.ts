@@ -66,6 +66,8 @@ export function encodePprof(options: {
   periodType: readonly [type: string, unit: string];
   period: number;
   durationNanos?: number;
+  /** Shown by `go tool pprof -comments`: what the profile covers. */
+  comments?: readonly string[];
 }): Buffer {
   const strings = new StringTable();
   const functions = new Map<string, PprofFunction>();
@@ -104,6 +106,7 @@ export function encodePprof(options: {
     durationNanos: options.durationNanos ?? 0,
     periodType,
     period: options.period,
+    comment: (options.comments ?? []).map((text) => strings.dedup(text)),
   });
   return gzipSync(profile.encode());
 }

@@ -10,6 +10,7 @@ import { encodePprof, type CallFrame, type StackSample } from './pprof-encode.js
  */
 
 const HEAP_SAMPLING_INTERVAL_BYTES = 128 * 1024; // one sample per ~128 KiB allocated: cheap enough to leave on
+const PPROF_ENCODER_FILE = '/diagnostics/pprof-encode.js';
 
 interface SamplingHeapProfileNode {
   callFrame: CallFrame;
@@ -20,7 +21,8 @@ interface SamplingHeapProfileNode {
 
 interface SamplingHeapProfile {
   head: SamplingHeapProfileNode;
-  samples: Array<{ size: number; nodeId: number }>;
+  /** One per sampled allocation still alive; `ordinal` grows with every sample V8 takes, so it orders them in time. */
+  samples: Array<{ size: number; nodeId: number; ordinal: number }>;
 }
 
 interface CpuProfileNode {
@@ -61,6 +63,11 @@ function post<T>(method: string, params: object = {}): Promise<T> {
   });
 }
 
+/** A full garbage collection of this thread (the inspector's: works without --expose-gc). */
+export function collectGarbage(): Promise<void> {
+  return post('HeapProfiler.collectGarbage');
+}
+
 let heapSampling: Promise<void> | undefined;
 
 /** Starts the sampling heap profiler of this thread (idempotent). */
@@ -69,16 +76,100 @@ export function startHeapSampling(): Promise<void> {
   return heapSampling;
 }
 
-/** The in-use heap profile of this thread, gzipped pprof: inuse_objects and inuse_space. */
-export async function captureHeapProfile(): Promise<Buffer> {
+/**
+ * Which in-use allocations a heap profile shows: all of them (`boot`), or only
+ * those made after this process's warm-up (`warmup`). What a process builds while
+ * starting (modules, compiled code, fonts, Chart.js' registries) is held for good
+ * and outweighs a young leak; what a healthy process allocates afterwards is freed,
+ * so the live allocations made after warm-up are its growth.
+ */
+export type HeapProfileScope = 'boot' | 'warmup';
+
+/** The sample ordinal at each mark: a sample taken later has a greater one. */
+const marks: { ready?: number; warmup?: number } = {};
+
+/**
+ * The last sample ordinal, read every few seconds from the ready mark on: it dates
+ * samples, so a growth profile can leave out what is younger than `heldMs`. What
+ * a process replaces with every render (the state of the render in progress, a
+ * cache of the last chart's fonts) is young and the same size however long it
+ * runs; a leak's objects stay and age. Covers the last CLOCK_ENTRIES reads.
+ */
+const clock: Array<{ at: number; ordinal: number }> = [];
+const CLOCK_ENTRIES = 120;
+let clockTimer: NodeJS.Timeout | undefined;
+/** Growth profiles count what has been held at least this long (set with the ready mark). */
+let heldMs = 60_000;
+
+async function lastOrdinal(): Promise<number> {
   await startHeapSampling();
   const { profile } = await post<{ profile: SamplingHeapProfile }>('HeapProfiler.getSamplingProfile');
+  let last = 0;
+  for (const sample of profile.samples) last = Math.max(last, sample.ordinal);
+  return last;
+}
+
+/**
+ * Marks a moment of this process's life for `captureHeapProfile('warmup')`: `ready`
+ * when it starts serving (which also starts the clock that dates samples, one read
+ * every heldMs / 6, at most every 10 s), `warmup` when its warm-up is over (the
+ * leak detector's, docs/LEAKS.md). Each read of the sampling profile costs about
+ * a millisecond.
+ */
+export async function markHeapProfile(mark: keyof typeof marks, options: { heldMs?: number } = {}): Promise<void> {
+  marks[mark] = await lastOrdinal();
+  if (mark !== 'ready' || clockTimer) return;
+  heldMs = options.heldMs ?? heldMs;
+  clockTimer = setInterval(
+    () =>
+      void lastOrdinal().then(
+        (ordinal) => {
+          clock.push({ at: performance.now(), ordinal });
+          if (clock.length > CLOCK_ENTRIES) clock.shift();
+        },
+        () => undefined,
+      ),
+    Math.min(10_000, Math.max(100, Math.round(heldMs / 6))),
+  );
+  clockTimer.unref();
+}
+
+/** The last ordinal read at least `heldMs` ago, or undefined when the clock is not that old yet. */
+function ordinalHeldSince(now: number): number | undefined {
+  let found: number | undefined;
+  for (const entry of clock) {
+    if (entry.at > now - heldMs) break;
+    found = entry.ordinal;
+  }
+  return found;
+}
+
+/** The in-use heap profile of this thread, gzipped pprof: inuse_objects and inuse_space. */
+export async function captureHeapProfile(scope: HeapProfileScope = 'boot'): Promise<Buffer> {
+  await startHeapSampling();
+  // A full collection first: the sampler forgets an allocation only when it is collected, and
+  // old-generation garbage waits for a major GC (a worker's renders left ~1.5 MB of it, which
+  // outranked a young leak). Tens of milliseconds on a worker's heap, once per capture.
+  await collectGarbage();
+  const { profile } = await post<{ profile: SamplingHeapProfile }>('HeapProfiler.getSamplingProfile');
+  // Before its warm-up is over, a process's growth is counted from when it was ready;
+  // and only what has been held heldMs (while the clock is younger than that, everything since).
+  const after = scope === 'warmup' ? (marks.warmup ?? marks.ready ?? 0) : 0;
+  const upTo = scope === 'warmup' ? (ordinalHeldSince(performance.now()) ?? Number.POSITIVE_INFINITY) : Number.POSITIVE_INFINITY;
   const counts = new Map<number, number>();
-  for (const sample of profile.samples) counts.set(sample.nodeId, (counts.get(sample.nodeId) ?? 0) + 1);
+  const sizes = new Map<number, number>();
+  for (const sample of profile.samples) {
+    if (sample.ordinal <= after || sample.ordinal > upTo) continue;
+    counts.set(sample.nodeId, (counts.get(sample.nodeId) ?? 0) + 1);
+    sizes.set(sample.nodeId, (sizes.get(sample.nodeId) ?? 0) + sample.size);
+  }
   const samples: StackSample[] = [];
   const walk = (node: SamplingHeapProfileNode, stack: CallFrame[]) => {
+    // The encoder's own cache of source maps (read at each process's first captures) is the profiler's memory, not the service's.
+    if (node.callFrame.url.endsWith(PPROF_ENCODER_FILE)) return;
     const frames = node.callFrame.functionName === '(root)' ? stack : [node.callFrame, ...stack];
-    if (node.selfSize > 0) samples.push({ frames, values: [counts.get(node.id) ?? 1, node.selfSize] });
+    const size = scope === 'boot' ? node.selfSize : (sizes.get(node.id) ?? 0);
+    if (size > 0) samples.push({ frames, values: [counts.get(node.id) ?? 1, size] });
     for (const child of node.children) walk(child, frames);
   };
   walk(profile.head, []);
@@ -90,7 +181,14 @@ export async function captureHeapProfile(): Promise<Buffer> {
     samples,
     periodType: ['space', 'bytes'],
     period: HEAP_SAMPLING_INTERVAL_BYTES,
+    comments: [heapProfileComment(scope)],
   });
+}
+
+function heapProfileComment(scope: HeapProfileScope): string {
+  if (scope === 'boot' || marks.ready === undefined) return 'in-use allocations since the process started';
+  if (marks.warmup === undefined) return `in-use allocations made since the process was ready (its warm-up is not over yet) and held for over ${Math.round(heldMs / 1000)} s`;
+  return `in-use allocations made after the warm-up and held for over ${Math.round(heldMs / 1000)} s: the growth since then`;
 }
 
 let cpuBusy = false;

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { RenderLimits } from '../render/limits.js';
+import { WARM_UP, type WarmUp } from '../diagnostics/warm-up.js';
 
 /** What a caller may pass to createRenderPool. */
 export interface RenderPoolOptions {
@@ -7,6 +8,11 @@ export interface RenderPoolOptions {
   workers?: number;
   /** Jobs waiting for a worker; past it, run() fails at once with QUEUE_FULL. */
   maxQueue?: number;
+  /**
+   * Longest expected wait in the queue, ms: past it (estimated from recent render
+   * times) a new job is refused with QUEUE_FULL as if the queue were full. 0: no bound but maxQueue.
+   */
+  maxQueueWaitMs?: number;
   /** Deadline of one job from submission; past it RENDER_TIMEOUT, and a running job's worker process is killed. */
   timeoutMs?: number;
   /** A worker is recycled after this many renders (the first of each slot a little earlier, so slots do not recycle together). */
@@ -32,6 +38,8 @@ export interface RenderPoolOptions {
   workerExecArgv?: readonly string[];
   /** Render limits for the workers, over DEFAULT_LIMITS (they parse, validate and render: the limits are theirs to apply). */
   renderLimits?: Partial<RenderLimits>;
+  /** When a worker's warm-up is over, for its heap profiles `?since=warmup` (the leak detector's warm-up). */
+  warmUp?: WarmUp;
 }
 
 /** Resolved options: every field set. */
@@ -42,6 +50,7 @@ const MIB = 1024 * 1024;
 export const POOL_DEFAULTS: FilledRenderPoolOptions = Object.freeze({
   workers: availableParallelism(),
   maxQueue: 64, // jobs
+  maxQueueWaitMs: 0, // ms: off
   timeoutMs: 10_000, // 10 seconds
   maxRendersPerWorker: 5_000, // renders
   // A worker process is ~90 MiB resident when it starts and settles at ~170-180 MiB
@@ -56,12 +65,14 @@ export const POOL_DEFAULTS: FilledRenderPoolOptions = Object.freeze({
   captureTimeoutMs: 120_000, // 2 minutes
   workerExecArgv: Object.freeze([]) as readonly string[],
   renderLimits: Object.freeze({}),
+  warmUp: WARM_UP,
 });
 
 export function fillRenderPoolOptions(options: RenderPoolOptions = {}): FilledRenderPoolOptions {
   const filled: Required<RenderPoolOptions> = {
     workers: options.workers ?? POOL_DEFAULTS.workers,
     maxQueue: options.maxQueue ?? POOL_DEFAULTS.maxQueue,
+    maxQueueWaitMs: options.maxQueueWaitMs ?? POOL_DEFAULTS.maxQueueWaitMs,
     timeoutMs: options.timeoutMs ?? POOL_DEFAULTS.timeoutMs,
     maxRendersPerWorker: options.maxRendersPerWorker ?? POOL_DEFAULTS.maxRendersPerWorker,
     workerMemoryBudgetBytes: options.workerMemoryBudgetBytes ?? POOL_DEFAULTS.workerMemoryBudgetBytes,
@@ -73,9 +84,11 @@ export function fillRenderPoolOptions(options: RenderPoolOptions = {}): FilledRe
     captureTimeoutMs: options.captureTimeoutMs ?? POOL_DEFAULTS.captureTimeoutMs,
     workerExecArgv: Object.freeze([...(options.workerExecArgv ?? POOL_DEFAULTS.workerExecArgv)]),
     renderLimits: Object.freeze({ ...(options.renderLimits ?? POOL_DEFAULTS.renderLimits) }),
+    warmUp: Object.freeze({ ...(options.warmUp ?? POOL_DEFAULTS.warmUp) }),
   };
   requireInteger('workers', filled.workers, 1);
   requireInteger('maxQueue', filled.maxQueue, 0);
+  requireInteger('maxQueueWaitMs', filled.maxQueueWaitMs, 0);
   requireInteger('timeoutMs', filled.timeoutMs, 1);
   requireInteger('maxRendersPerWorker', filled.maxRendersPerWorker, 1);
   requireInteger('workerMemoryBudgetBytes', filled.workerMemoryBudgetBytes, 1);

@@ -12,6 +12,8 @@ import type { NativeCounts } from '../render/native-kinds.js';
 
 /** The environment variable that carries the pool's render limits (JSON) to a worker when it starts. */
 export const RENDER_LIMITS_ENV = 'CHARTD_WORKER_RENDER_LIMITS';
+/** ... and when its warm-up is over (JSON { ms, renders }). */
+export const WARM_UP_ENV = 'CHARTD_WORKER_WARM_UP';
 
 export type RenderInput = { request: RawChartRequest } | { job: RenderJob };
 
@@ -23,7 +25,8 @@ export interface RenderMessage {
   errorImage: boolean;
 }
 
-export type ProfileKind = 'heap-profile' | 'cpu-profile';
+/** `heap-growth`: the heap profile of what was allocated after the worker's warm-up and is still held. */
+export type ProfileKind = 'heap-profile' | 'heap-growth' | 'cpu-profile';
 
 export interface ProfileMessage {
   type: 'profile';

@@ -11,6 +11,7 @@ import { describeQueuedTask, describeWorker } from './pool-stats.js';
 import { memoryVerdict, renderOutOfMemory } from './memory-policy.js';
 import type { ProfileKind, RenderInput, WorkerToPoolMessage } from './protocol.js';
 import { createTask, settleTask, toOutcome, type Task } from './task.js';
+import { QueueWait } from './queue-wait.js';
 import { TaskQueue } from './task-queue.js';
 import { describeExit, taskErrorFromExit } from './worker-exit.js';
 import type { WorkerProcess } from './worker-process.js';
@@ -44,6 +45,7 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
   readonly options: FilledRenderPoolOptions;
   readonly #slots: WorkerSlot<Task>[];
   readonly #queue: TaskQueue<Task>;
+  readonly #queueWait = new QueueWait();
   readonly #captures: WorkerCaptures;
   readonly #restarts = Object.fromEntries(RESTART_REASONS.map((reason) => [reason, 0])) as Record<RestartReason, number>;
   readonly #readyWaiters = new Set<() => void>();
@@ -57,10 +59,10 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
   constructor(options: RenderPoolOptions = {}) {
     super();
     this.options = fillRenderPoolOptions(options);
-    const { workers, maxRendersPerWorker, workerHeapLimitMb, workerExecArgv, exitGraceMs, renderLimits } = this.options;
-    this.#queue = new TaskQueue(this.options.maxQueue);
+    const { workers, maxRendersPerWorker, workerHeapLimitMb, workerExecArgv, exitGraceMs, renderLimits, warmUp } = this.options;
+    this.#queue = new TaskQueue(this.options.maxQueue, (task) => task.tag);
     this.#captures = new WorkerCaptures({ renderTimeoutMs: this.options.timeoutMs, snapshotTimeoutMs: this.options.captureTimeoutMs });
-    const slotOptions = { slots: workers, heapLimitMb: workerHeapLimitMb, execArgv: workerExecArgv, exitGraceMs, maxRendersPerWorker, renderLimits };
+    const slotOptions = { slots: workers, heapLimitMb: workerHeapLimitMb, execArgv: workerExecArgv, exitGraceMs, maxRendersPerWorker, renderLimits, warmUp };
     this.#slots = Array.from({ length: workers }, (_, i) => this.#watchSlot(new WorkerSlot<Task>(i, slotOptions)));
     for (const slot of this.#slots) slot.start();
     this.#usageTimer = setInterval(() => this.#guard('the usage sampler', () => this.#sampleUsage()), this.options.usageSampleIntervalMs);
@@ -95,9 +97,9 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
     return this.#slots.filter((slot) => slot.ready).length;
   }
 
-  /** True when a new job would be refused: queue full with no idle worker, or closing. */
+  /** True when a new job would be refused: queue full (or its expected wait too long) with no idle worker, or closing. */
   get saturated(): boolean {
-    return this.#closing || (this.#queue.full && !this.#findIdleSlot());
+    return this.#closing || (this.#queueFull() !== undefined && !this.#findIdleSlot());
   }
 
   get closing(): boolean {
@@ -105,20 +107,32 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
   }
 
   /**
-   * Admission control, before anything is read or parsed: the error a new job
-   * would get now (SHUTTING_DOWN, QUEUE_FULL), counted as a rejection, or undefined.
+   * Admission control, before anything is read or parsed: the error a new job of
+   * client `tag` would get now (SHUTTING_DOWN, QUEUE_FULL), counted as a rejection,
+   * or undefined. A full queue still admits a client that holds two places fewer
+   * than the one holding the most: that one's newest job makes room (TaskQueue).
    */
-  checkAdmission(): ChartdError | undefined {
+  checkAdmission(tag?: string): ChartdError | undefined {
     if (this.#closing) {
       this.#notify('rejected', 'shutting_down');
       return new ChartdError('SHUTTING_DOWN', 'chartd is shutting down and takes no new renders');
     }
-    if (this.#queue.full && !this.#findIdleSlot()) {
+    const full = this.#queueFull();
+    if (full && !this.#findIdleSlot() && !this.#queue.displaceableFor(tag)) {
       this.#notify('rejected', 'queue_full');
-      return new ChartdError(
-        'QUEUE_FULL',
-        `all ${this.options.workers} render workers are busy and ${this.#queue.length} renders are queued; retry shortly`,
-      );
+      return new ChartdError('QUEUE_FULL', `all ${this.options.workers} render workers are busy and ${full}; retry shortly`);
+    }
+    return undefined;
+  }
+
+  /** Why the queue takes no more (as a phrase), or undefined when it does. */
+  #queueFull(): string | undefined {
+    const queued = this.#queue.length;
+    if (this.#queue.full) return `${queued} renders are queued`;
+    const { maxQueueWaitMs, workers } = this.options;
+    if (maxQueueWaitMs > 0 && queued > 0) {
+      const waitMs = this.#queueWait.expectedMs(queued, workers, this.#oldestRunningMs());
+      if (waitMs > maxQueueWaitMs) return `the ${queued} renders queued would keep a new one waiting ~${Math.round(waitMs)} ms (over ${maxQueueWaitMs} ms)`;
     }
     return undefined;
   }
@@ -240,8 +254,9 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
   }
 
   #submit(input: RenderInput, options: RequestOptions): Promise<ChartOutcome> {
-    const refused = this.checkAdmission();
+    const refused = this.checkAdmission(options.tag);
     if (refused) return Promise.reject(refused);
+    if (this.#queueFull() && !this.#findIdleSlot()) this.#displaceFor(options.tag);
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(new ChartdError('ABORTED', 'the request was aborted before its render started'));
     const { task, settled } = createTask(this.#nextTaskId++, input, options, {
@@ -300,8 +315,12 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
 
   #requireReadySlot(slotIndex: number): WorkerSlot<Task> {
     const slot = this.#readySlot(slotIndex);
-    if (!slot) throw new ChartdError('NOT_FOUND', `worker ${slotIndex} is not running (starting or being replaced); retry in a moment`);
-    return slot;
+    if (slot) return slot;
+    // A slot between processes is a moment's wait, not a missing resource: 503 with Retry-After.
+    if (Number.isInteger(slotIndex) && this.#slots[slotIndex]) {
+      throw new ChartdError('CAPTURE_FAILED', `worker ${slotIndex} is not running (starting or being replaced); retry in a moment`);
+    }
+    throw new ChartdError('NOT_FOUND', `there is no worker ${slotIndex}`);
   }
 
   /** The idle worker that has waited longest, so work and memory spread over all workers. */
@@ -313,11 +332,39 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
     return best;
   }
 
+  /** Makes room for a job of `tag`: the newest job of the client holding the most places is refused. */
+  #displaceFor(tag: string | undefined): void {
+    const victim = this.#queue.displaceableFor(tag);
+    if (!victim) return;
+    const held = this.#queue.countOf(victim.tag);
+    this.#queue.remove(victim);
+    this.#notify('rejected', 'queue_full');
+    this.#settle(
+      victim,
+      new ChartdError('QUEUE_FULL', `the queue is full and this client held ${held} of its ${this.#queue.length + 1} places: its newest render made room for another client's; retry shortly`),
+    );
+  }
+
+  /** How long the longest-running render has been running, ms (0 when none runs). */
+  #oldestRunningMs(): number {
+    const now = performance.now();
+    let oldest = 0;
+    for (const slot of this.#slots) if (slot.task?.startedAt !== undefined) oldest = Math.max(oldest, now - slot.task.startedAt);
+    return oldest;
+  }
+
+  /** Renders running for client `tag` (untagged jobs count as one client). */
+  #runningOf(tag: string | undefined): number {
+    let running = 0;
+    for (const slot of this.#slots) if (slot.task && slot.task.tag === tag) running++;
+    return running;
+  }
+
   #dispatch(): void {
     while (this.#queue.length > 0) {
       const slot = this.#findIdleSlot();
       if (!slot) return;
-      const task = this.#queue.shift()!;
+      const task = this.#queue.takeNext((tag) => this.#runningOf(tag))!;
       const sent = slot.worker!.send({ type: 'render', taskId: task.id, input: task.input, ifNoneMatch: task.ifNoneMatch, errorImage: task.errorImage });
       if (!sent) {
         // Its channel closed: the process is on its way out. The job goes back first in line.
@@ -447,6 +494,7 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
   #settle(task: Task, outcome: ChartOutcome | ChartdError): void {
     const event = settleTask(task, outcome);
     if (!event) return;
+    if (task.startedAt !== undefined) this.#queueWait.observe(event.renderMs);
     this.#notify('task', event);
     this.#checkDrained();
   }

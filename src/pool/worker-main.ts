@@ -4,7 +4,8 @@ import { nativeCounts } from '../render/native-census.cjs';
 import { writeHeapSnapshot } from 'node:v8';
 import { ChartdError, toChartdError } from '../errors.js';
 import { readPostGcHeapBytes, watchMajorGc } from '../diagnostics/gc-watch.js';
-import { captureCpuProfile, captureHeapProfile, startHeapSampling } from '../diagnostics/profilers.js';
+import { captureCpuProfile, captureHeapProfile, markHeapProfile, startHeapSampling } from '../diagnostics/profilers.js';
+import { WARM_UP, type WarmUp } from '../diagnostics/warm-up.js';
 import { answerChartRequest } from '../render/answer-chart-request.js';
 import { countLiveCharts, getChartJsRuntime } from '../render/chartjs/runtimes.js';
 import { registerBundledFonts } from '../render/fonts.js';
@@ -15,7 +16,7 @@ import { leakedHandleCounts } from '../render/leak-sentinel.js';
 import { resolveQrJob } from '../render/qr/qr-job.js';
 import { renderQr } from '../render/qr/render-qr.js';
 import { CHARTD_VERSION } from '../version.js';
-import { RENDER_LIMITS_ENV, toWireAnswer, type HeapSnapshotMessage, type PoolToWorkerMessage, type ProfileMessage, type RenderMessage, type WorkerStats, type WorkerToPoolMessage } from './protocol.js';
+import { RENDER_LIMITS_ENV, WARM_UP_ENV, toWireAnswer, type HeapSnapshotMessage, type PoolToWorkerMessage, type ProfileMessage, type RenderMessage, type WorkerStats, type WorkerToPoolMessage } from './protocol.js';
 
 /**
  * A render worker process, started by the pool with child_process.fork. One job
@@ -38,6 +39,9 @@ process.on('disconnect', () => process.exit(0));
 let renders = 0;
 /** The pool's render limits over the defaults: the worker parses and validates, so the limits are applied here. */
 const limits: RenderLimits = { ...DEFAULT_LIMITS, ...(JSON.parse(process.env[RENDER_LIMITS_ENV] || '{}') as Partial<RenderLimits>) };
+/** When this worker's warm-up is over: its heap profiles `?since=warmup` count from then. */
+const warmUpEnd: WarmUp = { ...WARM_UP, ...(JSON.parse(process.env[WARM_UP_ENV] || '{}') as Partial<WarmUp>) };
+let warmUpMarked = false;
 const WARM_UP_CHART = { type: 'line', data: { labels: ['a', 'b'], datasets: [{ label: 'warm-up', data: [1, 2] }] } };
 const WARM_UP_SCRIPT = "{type:'bar',data:{labels:['a'],datasets:[{data:[1]}]},options:{scales:{yAxes:[{ticks:{callback:(v) => v + '%'}}]}}}";
 
@@ -67,18 +71,53 @@ function reply(message: WorkerToPoolMessage): void {
   });
 }
 
+/**
+ * A heap profile is taken between renders: it waits for the render in progress and
+ * the next render waits for it, so what a render holds for the moment (its config,
+ * its chart, its image) is not counted as what the worker keeps.
+ */
+let renderInProgress: Promise<unknown> | undefined;
+let heapCapture: Promise<unknown> | undefined;
+
 async function handleRender({ taskId, input, ifNoneMatch, errorImage }: RenderMessage): Promise<void> {
-  const answer = await answerChartRequest(input, { chartdVersion: CHARTD_VERSION, ifNoneMatch, errorImage, limits });
+  while (heapCapture) await heapCapture.catch(() => undefined);
+  const rendering = answerChartRequest(input, { chartdVersion: CHARTD_VERSION, ifNoneMatch, errorImage, limits });
+  renderInProgress = rendering;
+  let answer: Awaited<typeof rendering>;
+  try {
+    answer = await rendering;
+  } finally {
+    renderInProgress = undefined;
+  }
   renders++;
   reply({ type: 'answer', taskId, answer: toWireAnswer(answer), stats: readStats() });
+  if (!warmUpMarked && renders >= warmUpEnd.renders && performance.now() >= warmUpEnd.ms) {
+    warmUpMarked = true;
+    // Without the mark, `?since=warmup` counts from when the worker was ready: still useful, so never fatal.
+    await markHeapProfile('warmup').catch(() => undefined);
+  }
 }
 
 async function handleProfile({ requestId, kind, seconds }: ProfileMessage): Promise<void> {
   try {
-    const body = kind === 'heap-profile' ? await captureHeapProfile() : await captureCpuProfile(seconds ?? 10);
+    const body = kind === 'cpu-profile' ? await captureCpuProfile(seconds ?? 10) : await betweenRenders(() => captureHeapProfile(kind === 'heap-growth' ? 'warmup' : 'boot'));
     reply({ type: 'capture', requestId, body, stats: readStats() });
   } catch (error) {
     reply({ type: 'capture-error', requestId, error: captureError(error), stats: readStats() });
+  }
+}
+
+async function betweenRenders<T>(capture: () => Promise<T>): Promise<T> {
+  while (heapCapture) await heapCapture.catch(() => undefined);
+  const captured = (async () => {
+    while (renderInProgress) await renderInProgress.catch(() => undefined);
+    return capture();
+  })();
+  heapCapture = captured;
+  try {
+    return await captured;
+  } finally {
+    if (heapCapture === captured) heapCapture = undefined;
   }
 }
 
@@ -117,6 +156,7 @@ process.on('message', (message: PoolToWorkerMessage) => {
 watchMajorGc();
 await startHeapSampling();
 await warmUp();
+await markHeapProfile('ready', { heldMs: warmUpEnd.heldMs }).catch(() => undefined);
 reply({ type: 'ready', stats: readStats() });
 
 /**

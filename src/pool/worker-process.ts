@@ -5,7 +5,8 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { emptyNativeCounts } from '../render/native-kinds.js';
 import { readProcessUsage, type ProcessUsage } from './process-usage.js';
-import { RENDER_LIMITS_ENV, type PoolToWorkerMessage, type WorkerStats, type WorkerToPoolMessage } from './protocol.js';
+import { RENDER_LIMITS_ENV, WARM_UP_ENV, type PoolToWorkerMessage, type WorkerStats, type WorkerToPoolMessage } from './protocol.js';
+import type { WarmUp } from '../diagnostics/warm-up.js';
 
 /** Why the pool ended a worker itself. */
 export type KillReason = 'deadline' | 'memory' | 'terminated' | 'exit-grace' | 'capture-timeout' | 'shutdown';
@@ -36,6 +37,8 @@ export interface WorkerProcessOptions {
   execArgv: readonly string[];
   /** Render limits the worker applies over its defaults (plain data, passed in its environment). */
   renderLimits: object;
+  /** When its warm-up is over (passed in its environment). */
+  warmUp: WarmUp;
 }
 
 const WORKER_MAIN = new URL('./worker-main.js', import.meta.url);
@@ -99,7 +102,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       execArgv: [`--max-old-space-size=${options.heapLimitMb}`, '--require', NATIVE_CENSUS, ...options.execArgv],
       serialization: 'advanced',
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: workerEnvironment(options.slot, options.renderLimits),
+      env: workerEnvironment(options),
     });
     this.pid = this.#child.pid;
     this.#child.on('message', (message: WorkerToPoolMessage) => {
@@ -237,16 +240,24 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
 }
 
 /**
- * The parent's environment, with glibc told to return freed memory to the OS
- * (unless the operator chose otherwise): without it a worker's RSS stays at its
- * peak after one large render (docs/OPERATIONS.md, "Memory").
+ * glibc's thresholds for chartd's processes (`npm start` sets the same). Blocks of
+ * 4 MiB and more (the canvases of large charts, their encoders' buffers) are mapped
+ * on their own and go back to the OS when freed: without that a worker's RSS stays
+ * at its peak after one large render. Smaller ones stay in the heap for reuse: at
+ * 1 MiB, the 1.9 MB pixel copy of every 800 x 600 chart was mapped, faulted in
+ * (~770 page faults) and unmapped per render, 3 ms of a 15 ms render
+ * (bench/RESULTS.md, "glibc's thresholds").
  */
-function workerEnvironment(slot: number, renderLimits: object): NodeJS.ProcessEnv {
+export const MALLOC_SETTINGS = Object.freeze({ MALLOC_TRIM_THRESHOLD_: '4194304', MALLOC_MMAP_THRESHOLD_: '4194304' });
+
+/** The parent's environment, with MALLOC_SETTINGS unless the operator chose otherwise. */
+function workerEnvironment({ slot, renderLimits, warmUp }: WorkerProcessOptions): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    MALLOC_TRIM_THRESHOLD_: process.env.MALLOC_TRIM_THRESHOLD_ ?? '1048576',
-    MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '1048576',
+    MALLOC_TRIM_THRESHOLD_: process.env.MALLOC_TRIM_THRESHOLD_ ?? MALLOC_SETTINGS.MALLOC_TRIM_THRESHOLD_,
+    MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? MALLOC_SETTINGS.MALLOC_MMAP_THRESHOLD_,
     CHARTD_WORKER_SLOT: String(slot),
     [RENDER_LIMITS_ENV]: JSON.stringify(renderLimits),
+    [WARM_UP_ENV]: JSON.stringify(warmUp),
   };
 }

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { RestartReason } from './pool-events.js';
 import type { WorkerToPoolMessage } from './protocol.js';
 import { WorkerProcess, type KillReason, type WorkerExit } from './worker-process.js';
+import type { WarmUp } from '../diagnostics/warm-up.js';
 
 /**
  * - down: no process (waiting to respawn, or stopped);
@@ -24,6 +25,7 @@ export interface SlotOptions {
   heapLimitMb: number;
   execArgv: readonly string[];
   renderLimits: object;
+  warmUp: WarmUp;
   exitGraceMs: number;
   maxRendersPerWorker: number;
 }
@@ -107,8 +109,8 @@ export class WorkerSlot<T> extends EventEmitter<WorkerSlotEvents<T>> {
     }
     let worker: WorkerProcess;
     try {
-      const { heapLimitMb, execArgv, renderLimits } = this.#options;
-      worker = new WorkerProcess({ id: nextWorkerId++, slot: this.index, heapLimitMb, execArgv, renderLimits });
+      const { heapLimitMb, execArgv, renderLimits, warmUp } = this.#options;
+      worker = new WorkerProcess({ id: nextWorkerId++, slot: this.index, heapLimitMb, execArgv, renderLimits, warmUp });
     } catch (error) {
       // fork() itself threw (out of descriptors or processes): try again later, with backoff.
       this.emit('fault', 'starting a worker', error);

@@ -27,8 +27,20 @@ export interface RenderLimits {
   // Work a small config can ask for, predicted before drawing (work-bounds.ts):
   /** Ticks on one axis: a stepSize over the axis range, or ticks.count. */
   maxTicksPerAxis: number;
-  /** Labels one category axis draws when ticks.autoSkip is false. */
+  /** Ticks over all the axes of a chart (category axes aside). */
+  maxTicksPerChart: number;
+  /** Labels one category axis draws when ticks.autoSkip is false, and point labels around a radar. */
   maxDrawnLabelsPerAxis: number;
+  /** Chart.js 2 bar layout: over bar datasets without a barThickness, bars × (bars + 3 × labels). */
+  maxLegacyBarWork: number;
+  /** Slices chartjs-plugin-piechart-outlabels labels. */
+  maxOutlabels: number;
+  /** Flows of sankey datasets. */
+  maxSankeyFlows: number;
+  /** Lines of the titles (chart, subtitle, axes) and of chartjs-plugin-doughnutlabel's centre labels. */
+  maxTextLines: number;
+  /** Texts an SVG writes as glyph outlines (every text with svgText=outlines; text outside the common scripts always). */
+  maxOutlinedTexts: number;
   /** Slices of pie, doughnut and polarArea datasets, over the chart. */
   maxSlices: number;
   /** Items a displayed legend lists. */
@@ -68,7 +80,13 @@ export const DEFAULT_LIMITS: Readonly<RenderLimits> = Object.freeze({
   // Measured on one core (bench/RESULTS.md, "Work bounds"): each bound sits where
   // a render costs about a second or less, far past what a readable chart needs.
   maxTicksPerAxis: 10_000, // Chart.js 2, stepSize 1e-4 over a unit range: 176 ms
+  maxTicksPerChart: 20_000, // Chart.js 4: 2 axes of count 10,000 1.2 s, 30 of 2,000 2.1 s
   maxDrawnLabelsPerAxis: 2_000, // 1,000 labels, autoSkip false: 113 ms; 50,000: 3.2 s
+  maxLegacyBarWork: 250_000_000, // 7,900 bars on 7,900 labels (2.5e8): 989 ms; 10,000 (4e8) 1.45 s; 20,000 4.3 s; 50,000 33 s
+  maxOutlabels: 300, // 300 outlabelled slices 643 ms, 400 1.16 s, 600 3.3 s
+  maxSankeyFlows: 2_000, // 2,000 flows 0.9-1.1 s (a chain, a star, 100 x 97 nodes); 4,000 1.3-2.7 s; 30,000 13.6 s
+  maxTextLines: 10_000, // 10,000 doughnutlabel lines 419 ms, 20,000 952 ms
+  maxOutlinedTexts: 400, // 400 CJK labels or data labels at 3000x3000: 0.84-1.2 s; 1,000 data labels 2.4-3.2 s
   maxSlices: 2_000, // Chart.js 2 pie: 2,000 slices 517 ms, 5,000 1.7 s, 50,000 148 s
   maxLegendItems: 2_000,
   maxAnnotations: 1_000, // Chart.js 4: 2,000 line annotations 663 ms

@@ -59,14 +59,12 @@ export function resolveDimension(
   fallback: number,
   max: number,
 ): number {
-  const number = parseNumberParam(field, value, fallback);
-  if (!Number.isInteger(number) || number < 1) {
-    // QuickChart accepts fractional sizes in query strings; canvases need whole pixels.
-    const rounded = Math.round(number);
-    if (rounded >= 1 && Number.isFinite(number)) return checkMax(field, rounded, max);
-    throw new ChartdError('PARAM_INVALID', `${field} must be a positive number of pixels, got ${truncate(String(value))}`);
+  const number = parseNumberParam(field, value, fallback, 'px');
+  if (!(number >= 1)) {
+    throw new ChartdError('PARAM_INVALID', `${field} must be at least 1 pixel, got ${truncate(String(value))}`);
   }
-  return checkMax(field, number, max);
+  // QuickChart accepts fractional sizes in query strings; canvases need whole pixels.
+  return checkMax(field, Math.round(number), max);
 }
 
 function checkMax(field: string, value: number, max: number): number {
@@ -75,7 +73,7 @@ function checkMax(field: string, value: number, max: number): number {
 }
 
 export function resolveDevicePixelRatio(value: number | string | undefined, limits: RenderLimits): number {
-  const ratio = parseNumberParam('devicePixelRatio', value, JOB_DEFAULTS.devicePixelRatio);
+  const ratio = parseNumberParam('devicePixelRatio', value, JOB_DEFAULTS.devicePixelRatio, '');
   if (!(ratio > 0) || ratio > limits.maxDevicePixelRatio) {
     throw new ChartdError(
       'PARAM_INVALID',
@@ -85,14 +83,29 @@ export function resolveDevicePixelRatio(value: number | string | undefined, limi
   return ratio;
 }
 
-function parseNumberParam(field: string, value: number | string | undefined, fallback: number): number {
+/**
+ * A number as a request writes it: plain decimal (`500`, `499.5`, `.5`), whitespace around it
+ * ignored, and for sizes an optional `px` ("500px": the unit is CSS pixels anyway). No sign,
+ * exponent, hex, octal, binary or `Infinity`: `w=0x10` is not 16. A JSON body's numbers are
+ * numbers already, and taken as they are when finite.
+ */
+const DECIMAL = /^(?:\d+(?:\.\d*)?|\.\d+)$/;
+
+export function parseNumberParam(field: string, value: number | string | undefined, fallback: number, unit: 'px' | ''): number {
   if (value === undefined || value === '') return fallback;
-  // "500px" is how some clients write a size: the unit is CSS pixels anyway.
-  const number = typeof value === 'number' ? value : Number(String(value).trim().replace(/px$/i, ''));
-  if (!Number.isFinite(number)) {
-    throw new ChartdError('PARAM_INVALID', `${field} must be a number, got ${truncate(String(value))}`);
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new ChartdError('PARAM_INVALID', `${field} must be a finite number, got ${String(value)}`);
+    return value;
   }
-  return number;
+  const text = String(value).trim();
+  const digits = unit === 'px' ? text.replace(/px$/i, '') : text;
+  if (!DECIMAL.test(digits)) {
+    throw new ChartdError(
+      'PARAM_INVALID',
+      `${field} must be a plain decimal number${unit === 'px' ? ' of pixels (e.g. 500 or 500px)' : ' (e.g. 2 or 1.5)'}, got "${truncate(String(value))}"`,
+    );
+  }
+  return Number(digits);
 }
 
 /**
@@ -120,6 +133,13 @@ function isCssColor(text: string): boolean {
 }
 
 export function checkPixelBudget(width: number, height: number, ratio: number, limits: RenderLimits): void {
+  // A canvas is a whole number of device pixels: below 1 × 1 there is nothing to draw (and Skia refuses).
+  if (Math.floor(width * ratio) < 1 || Math.floor(height * ratio) < 1) {
+    throw new ChartdError(
+      'PARAM_INVALID',
+      `${width} × ${height} at devicePixelRatio ${ratio} is under 1 × 1 device pixel: width × devicePixelRatio and height × devicePixelRatio must each be at least 1`,
+    );
+  }
   const pixels = Math.ceil(width * ratio) * Math.ceil(height * ratio);
   if (pixels > limits.maxPixels) {
     throw new ChartdError(

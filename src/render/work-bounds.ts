@@ -1,6 +1,9 @@
 import { ChartdError } from '../errors.js';
 import type { ChartJsMajor, RenderJob } from './job.js';
 import type { RenderLimits } from './limits.js';
+import { estimateTimeTicks } from './time-ticks.js';
+import { checkChartTypeWork } from './work-bounds-types.js';
+import { extent, largest, number, PIE_LIKE, record, switchedOff, type Axis, type ChartShape, type DrawnLabels, type DrawnTexts, type Json } from './work-bounds-util.js';
 
 /**
  * The work a small config can ask for, predicted from the config Chart.js is
@@ -12,35 +15,26 @@ import type { RenderLimits } from './limits.js';
  */
 export function checkRenderWork(config: Record<string, unknown>, major: ChartJsMajor, job: RenderJob, limits: RenderLimits): void {
   const chart = describeChart(config, major);
-  for (const axis of chart.axes) checkAxis(axis, chart, job, limits);
+  const texts: DrawnTexts = { ticks: 0, labels: [], dataLabels: 0, legend: 0 };
+  for (const axis of chart.axes) {
+    const drawn = checkAxis(axis, chart, job, limits);
+    texts.ticks += drawn.ticks;
+    if (drawn.labels) texts.labels.push(drawn.labels);
+    if (texts.ticks > limits.maxTicksPerChart) {
+      throw new ChartdError(
+        'CONFIG_TOO_MANY_TICKS',
+        `the chart's ${chart.axes.length} axes would have about ${Math.round(texts.ticks)} ticks together (up to ${axis.path}), over the limit of ${limits.maxTicksPerChart}; use fewer axes, larger stepSizes or fewer ticks`,
+      );
+    }
+  }
   checkSlices(chart, limits);
-  checkLegend(chart, major, limits);
+  texts.legend = checkLegend(chart, major, limits);
   checkAnnotations(chart, major, limits);
-  checkDataLabels(chart, major, limits);
+  texts.dataLabels = checkDataLabels(chart, major, limits);
+  checkChartTypeWork(chart, major, job, limits, texts);
   checkDashes(config, 'chart', job, limits);
   checkDatasetStrokes(chart, job, limits);
 }
-
-type Json = Record<string, unknown>;
-
-interface Axis {
-  path: string;
-  options: Json;
-  /** 'x' or 'y' (or 'r' for radial scales): which data values it spans. */
-  direction: 'x' | 'y' | 'r';
-}
-
-interface ChartShape {
-  type: string;
-  options: Json;
-  datasets: Json[];
-  labels: unknown[] | undefined;
-  axes: Axis[];
-  /** The axis that carries the labels: 'x', or 'y' for horizontal bars. */
-  indexAxis: 'x' | 'y';
-}
-
-const PIE_LIKE = /^(pie|doughnut|polarArea|outlabeledPie|outlabeledDoughnut)$/;
 
 function describeChart(config: Json, major: ChartJsMajor): ChartShape {
   const options = record(config.options);
@@ -67,7 +61,8 @@ function describeChart(config: Json, major: ChartJsMajor): ChartShape {
   return { type, options, datasets, labels: Array.isArray(data.labels) ? data.labels : undefined, axes, indexAxis };
 }
 
-function checkAxis(axis: Axis, chart: ChartShape, job: RenderJob, limits: RenderLimits): void {
+/** Checks one axis; returns the ticks it counts towards the chart's total (none for a category axis) and the labels it draws. */
+function checkAxis(axis: Axis, chart: ChartShape, job: RenderJob, limits: RenderLimits): { ticks: number; labels?: DrawnLabels } {
   const ticks = record(axis.options.ticks);
   const count = estimateTicks(axis, chart, job);
   // A category axis has a tick per label: those are bounded by the point count, and thinned by autoSkip.
@@ -77,7 +72,9 @@ function checkAxis(axis: Axis, chart: ChartShape, job: RenderJob, limits: Render
       `${axis.path} would have about ${Math.round(count.ticks)} ticks (${count.why}), over the limit of ${limits.maxTicksPerAxis}; use a larger stepSize or fewer ticks`,
     );
   }
-  if (ticks.autoSkip === false && isCategoryAxis(axis, chart)) {
+  const category = isCategoryAxis(axis, chart);
+  const every = drawsEveryLabel(ticks);
+  if (every && category) {
     const labels = axisLabels(axis, chart).length;
     if (labels > limits.maxDrawnLabelsPerAxis) {
       throw new ChartdError(
@@ -97,14 +94,32 @@ function checkAxis(axis: Axis, chart: ChartShape, job: RenderJob, limits: Render
       );
     }
   });
+  if (!category) return { ticks: count.ticks };
+  // With autoSkip, Chart.js keeps labels at least a line apart: ~10 px is generous.
+  const all = axisLabels(axis, chart);
+  const length = axis.direction === 'y' ? job.height : job.width;
+  return { ticks: 0, labels: { texts: all, drawn: every ? all.length : Math.min(all.length, Math.ceil(length / 10)) } };
+}
+
+/** Chart.js thins labels when `ticks.autoSkip` is truthy or `ticks.source` is 'auto'; a falsy autoSkip draws them all. */
+export function drawsEveryLabel(ticks: Json): boolean {
+  return switchedOff(ticks.autoSkip) && ticks.source !== 'auto';
 }
 
 /** Ticks an axis will have, as Chart.js would compute them (an upper estimate). */
 function estimateTicks(axis: Axis, chart: ChartShape, job: RenderJob): { ticks: number; why: string; kind: 'numeric' | 'category' | 'automatic' } {
   const ticks = record(axis.options.ticks);
-  if (typeof ticks.count === 'number' && Number.isFinite(ticks.count)) return { ticks: ticks.count, why: `ticks.count ${ticks.count}`, kind: 'numeric' };
-  const stepSize = number(ticks.stepSize) ?? number(ticks.fixedStepSize);
   const type = axis.options.type;
+  if (type === 'time') {
+    const time = estimateTimeTicks(axis, chart, job.version);
+    if (time) return { ...time, kind: 'numeric' };
+  }
+  // Chart.js 3 and 4 compute `count - 1` spaces: a numeric string counts as its number.
+  const count = number(ticks.count);
+  if (count !== undefined) {
+    return { ticks: count, why: `ticks.count ${JSON.stringify(ticks.count)}`, kind: 'numeric' };
+  }
+  const stepSize = number(ticks.stepSize) ?? number(ticks.fixedStepSize);
   const numeric = type === undefined || type === 'linear' || type === 'radialLinear';
   if (stepSize !== undefined && stepSize > 0 && numeric && !isCategoryAxis(axis, chart)) {
     const { min, max } = axisRange(axis, chart);
@@ -117,8 +132,11 @@ function estimateTicks(axis: Axis, chart: ChartShape, job: RenderJob): { ticks: 
   }
   if (isCategoryAxis(axis, chart)) return { ticks: axisLabels(axis, chart).length, why: 'one per label', kind: 'category' };
   // Automatic ticks: Chart.js keeps at least ~40 px between them; 20 px is generous.
+  // A linear axis also stops at maxTicksLimit, 11 unless set (what an SVG outlines counts).
   const extent = axis.direction === 'y' ? job.height : axis.direction === 'x' ? job.width : Math.min(job.width, job.height);
-  return { ticks: Math.ceil(extent / 20) + 1, why: 'automatic', kind: 'automatic' };
+  const limit = number(ticks.maxTicksLimit);
+  const cap = numeric ? (limit !== undefined && limit > 0 ? limit : 11) : Number.POSITIVE_INFINITY;
+  return { ticks: Math.min(Math.ceil(extent / 20) + 1, Math.max(2, cap)), why: 'automatic', kind: 'automatic' };
 }
 
 function isCategoryAxis(axis: Axis, chart: ChartShape): boolean {
@@ -139,8 +157,8 @@ function axisRange(axis: Axis, chart: ChartShape): { min: number; max: number } 
   let low = Number.POSITIVE_INFINITY;
   let high = Number.NEGATIVE_INFINITY;
   const see = (value: unknown) => {
-    const n = typeof value === 'string' ? Number(value) : value;
-    if (typeof n === 'number' && Number.isFinite(n)) {
+    const n = number(value);
+    if (n !== undefined) {
       low = Math.min(low, n);
       high = Math.max(high, n);
     }
@@ -155,7 +173,7 @@ function axisRange(axis: Axis, chart: ChartShape): { min: number; max: number } 
     }
   }
   for (const bound of [ticks.suggestedMin, ticks.suggestedMax, axis.options.suggestedMin, axis.options.suggestedMax]) see(bound);
-  if (ticks.beginAtZero === true || axis.options.beginAtZero === true) see(0);
+  if (ticks.beginAtZero || axis.options.beginAtZero) see(0);
   const min = number(ticks.min) ?? number(axis.options.min) ?? (Number.isFinite(low) ? low : 0);
   const max = number(ticks.max) ?? number(axis.options.max) ?? (Number.isFinite(high) ? high : 1);
   return min === max ? { min: min - 1, max: max + 1 } : { min: Math.min(min, max), max: Math.max(min, max) };
@@ -172,9 +190,10 @@ function checkSlices(chart: ChartShape, limits: RenderLimits): void {
   }
 }
 
-function checkLegend(chart: ChartShape, major: ChartJsMajor, limits: RenderLimits): void {
+/** Returns the items the legend lists. */
+function checkLegend(chart: ChartShape, major: ChartJsMajor, limits: RenderLimits): number {
   const legend = record(major === 2 ? chart.options.legend : record(chart.options.plugins).legend);
-  if (legend.display === false) return;
+  if (legend.display === false) return 0;
   // Pie, doughnut and polar area charts list one item per label (Chart.js' generateLabels), the others one per dataset.
   const perLabel = PIE_LIKE.test(chart.type);
   const items = perLabel ? extent([chart.labels?.length ?? 0, ...chart.datasets.map((d) => (Array.isArray(d.data) ? d.data.length : 0))])[1] : chart.datasets.length;
@@ -184,6 +203,7 @@ function checkLegend(chart: ChartShape, major: ChartJsMajor, limits: RenderLimit
       `the legend would list ${items} items, over the limit of ${limits.maxLegendItems}; hide it (legend.display: false) or show fewer slices`,
     );
   }
+  return items;
 }
 
 function checkAnnotations(chart: ChartShape, major: ChartJsMajor, limits: RenderLimits): void {
@@ -195,7 +215,8 @@ function checkAnnotations(chart: ChartShape, major: ChartJsMajor, limits: Render
   }
 }
 
-function checkDataLabels(chart: ChartShape, major: ChartJsMajor, limits: RenderLimits): void {
+/** Returns the labels chartjs-plugin-datalabels draws. */
+function checkDataLabels(chart: ChartShape, major: ChartJsMajor, limits: RenderLimits): number {
   const plugin = record(chart.options.plugins).datalabels;
   // Chart.js 2's datalabels plugin is on for every chart; on 3 and 4 it is opt-in.
   const mentioned = plugin !== undefined && plugin !== false;
@@ -211,7 +232,7 @@ function checkDataLabels(chart: ChartShape, major: ChartJsMajor, limits: RenderL
       'CONFIG_TOO_MANY_DATALABELS',
       `chartjs-plugin-datalabels would draw ${labels} labels, over the limit of ${limits.maxDataLabels}; show them on fewer datasets or points`,
     );
-  }
+  }  return labels;
 }
 
 const LINE_TYPES = /^(line|radar)$/;
@@ -289,25 +310,7 @@ function polylineLength(data: unknown[], width: number, height: number): number 
   return length;
 }
 
-/** Smallest and largest value, without spreading up to 100,000 arguments onto the stack. */
-function extent(values: readonly number[]): [number, number] {
-  let low = Number.POSITIVE_INFINITY;
-  let high = Number.NEGATIVE_INFINITY;
-  for (const value of values) {
-    if (value < low) low = value;
-    if (value > high) high = value;
-  }
-  return [low, high];
-}
 
-/** The largest of a number or an array of numbers (scriptable per-point options). */
-function largest(value: unknown): number | undefined {
-  if (Array.isArray(value)) {
-    const numbers = value.map(number).filter((n): n is number => n !== undefined);
-    return numbers.length > 0 ? extent(numbers)[1] : undefined;
-  }
-  return number(value);
-}
 
 /** Every dash pattern in the config: a period under half a device pixel is refused wherever it is. */
 function checkDashes(config: Json, path: string, job: RenderJob, limits: RenderLimits): void {
@@ -330,8 +333,10 @@ function checkDashes(config: Json, path: string, job: RenderJob, limits: RenderL
 function forEachDash(root: unknown, path: string, visit: (path: string, period: number) => void): void {
   const walk = (value: unknown, where: string, key: string) => {
     if (Array.isArray(value)) {
-      if (/dash$/i.test(key) && value.every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0)) {
-        const sum = (value as number[]).reduce((a, b) => a + b, 0);
+      // The canvas converts each entry as Number() does ("0.001", null, [1]) and ignores a list with one that is not finite and positive or zero.
+      const dashes = /dash$/i.test(key) ? value.map(dashNumber) : [];
+      if (dashes.length > 0 && dashes.every((n) => Number.isFinite(n) && n >= 0)) {
+        const sum = dashes.reduce((a, b) => a + b, 0);
         if (sum > 0) visit(where, value.length % 2 === 1 ? 2 * sum : sum);
         return;
       }
@@ -344,11 +349,10 @@ function forEachDash(root: unknown, path: string, visit: (path: string, period: 
   walk(root, path, '');
 }
 
-function record(value: unknown): Json {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : {};
-}
-
-function number(value: unknown): number | undefined {
-  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-  return typeof n === 'number' && Number.isFinite(n) ? n : undefined;
+function dashNumber(value: unknown): number {
+  try {
+    return typeof value === 'object' || typeof value === 'string' || typeof value === 'boolean' || typeof value === 'number' ? Number(value) : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
 }

@@ -7,7 +7,7 @@ import type { RenderPool } from '../pool/render-pool.js';
 import type { LeakMonitor } from '../diagnostics/leak-monitor.js';
 import type { ServiceMetrics } from '../diagnostics/metrics.js';
 import type { RenderCache } from './render-cache.js';
-import { fromFastifyError, sendError } from './error-reply.js';
+import { frameworkErrorHandler, fromFastifyError, sendError } from './error-reply.js';
 import { registerCaptureRoutes } from './routes/admin-captures.js';
 import { registerWorkerRoutes } from './routes/admin-workers.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -34,7 +34,11 @@ const UNAUTHENTICATED_PATHS = new Set(['/healthz', '/readyz']);
  */
 export async function buildAdminApp(deps: AdminDependencies): Promise<FastifyInstance> {
   const { options, pool, metrics, leakMonitor } = deps;
-  const app = Fastify({ loggerInstance: deps.logger.child({ listener: 'admin' }), logController: new LogController({ disableRequestLogging: true }) });
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ listener: 'admin' }),
+    logController: new LogController({ disableRequestLogging: true }),
+    frameworkErrors: frameworkErrorHandler('never'),
+  });
   const errorOptions = { errorImages: 'never' as const };
 
   if (options.adminToken) {

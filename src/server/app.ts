@@ -1,19 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import { ChartdError } from '../errors.js';
 import type { RenderPool } from '../pool/render-pool.js';
 import type { ServiceOptions } from '../options.js';
-import { resolveMaxConnections } from '../options.js';
+import { resolveConnectionCap } from '../options.js';
 import { agreeing, clientOf, identify, requestKey, setBodyWithoutKey, stripBodyKey, type ApiKeys } from './api-keys.js';
 import type { ClientBudget } from './client-budget.js';
 import { openRateLimitStore, throttledLog } from './rate-limit-stores.js';
 import type { RenderCache } from './render-cache.js';
 import { handleClientError } from './client-error.js';
+import { keepAddressHops } from './forwarded-for.js';
 import { guardConnections, isRefusedConnection } from './connection-guard.js';
-import { fromFastifyError, sendError } from './error-reply.js';
+import { frameworkErrorHandler, fromFastifyError, sendError } from './error-reply.js';
+import { writeRawError } from './raw-error.js';
 import { registerChartRoutes } from './routes/chart.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerStoredChartRoutes } from './routes/stored-charts.js';
@@ -21,6 +24,7 @@ import type { ChartStore } from '../store/chart-store.js';
 import { parseQueryString } from './query-string.js';
 import { createSignatureGate, registerSignatureGate } from './signature-gate.js';
 import { roundTo } from '../values.js';
+import { DroppedAnswers, type DropReason } from './dropped-answers.js';
 
 /** What a request did, for the one log line it gets and for metrics. */
 export interface RequestState {
@@ -59,6 +63,8 @@ export interface AppDependencies {
   observeRequest?: (route: string, method: string, statusCode: number, durationSeconds: number, code: string | undefined) => void;
   /** Told how long each worker answer took to send, from the reply's start to its last byte handed to the socket (metrics). */
   observeSend?: (durationSeconds: number) => void;
+  /** An answer that never reached its client: dropped at --send-timeout, or its client left first. */
+  countDroppedAnswer?: (reason: DropReason, bytes: number) => void;
   /** True from SIGTERM on: /readyz fails, requests are still served (with Connection: close) until the listener closes. */
   draining?: () => boolean;
 }
@@ -75,7 +81,8 @@ const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000;
 
 /** The public HTTP API: /chart, /qr, /gchart, /healthz, /readyz. Nothing operational is served here. */
-export async function buildApp({ options, pool, budget, cache, store, observeRequest, observeSend, draining, apiKeys, onRateLimitStoreError }: AppDependencies): Promise<FastifyInstance> {
+export async function buildApp({ options, pool, budget, cache, store, observeRequest, observeSend, countDroppedAnswer, draining, apiKeys, onRateLimitStoreError }: AppDependencies): Promise<FastifyInstance> {
+  const connectionCap = resolveConnectionCap(options);
   const app = Fastify({
     logger: { level: options.logLevel, base: { service: 'chartd' } },
     // One log line per request is written by our own onResponse hook.
@@ -91,7 +98,16 @@ export async function buildApp({ options, pool, budget, cache, store, observeReq
     return503OnClosing: false,
     routerOptions: { querystringParser: parseQueryString },
     clientErrorHandler: handleClientError,
-    serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+    // A bad percent-escape in the path, a path parameter too long: chartd's codes, not fastify's FST_ERR_*.
+    frameworkErrors: frameworkErrorHandler(options.errorImages),
+    serverFactory: (fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void) => {
+      const trusting = toTrustProxy(options.trustProxy) !== false;
+      const handler = trusting
+        ? (req: IncomingMessage, res: ServerResponse) => {
+            keepAddressHops(req);
+            fastifyHandler(req, res);
+          }
+        : fastifyHandler;
       const server = createServer(
         {
           maxHeaderSize: MAX_HEADER_BYTES,
@@ -99,14 +115,27 @@ export async function buildApp({ options, pool, budget, cache, store, observeReq
           requestTimeout: options.requestTimeoutMs,
           keepAliveTimeout: options.keepAliveTimeoutMs,
           connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+          // Node answers a missing Host with a bare 400 and no body; chartd checks it itself (onRequest), with a code.
+          requireHostHeader: false,
         },
         handler,
       );
-      guardConnections(server, { maxConnections: resolveMaxConnections(options), maxConnectionsPerClient: options.maxConnectionsPerClient });
+      answerExpectAndConnect(server, handler, options.bodyLimitBytes);
+      guardConnections(server, { maxConnections: connectionCap.maxConnections, maxConnectionsPerClient: options.maxConnectionsPerClient });
       return server;
     },
   });
 
+  if (connectionCap.requested !== undefined) {
+    app.log.warn(
+      { requested: connectionCap.requested, maxConnections: connectionCap.maxConnections, openFilesLimit: connectionCap.openFilesLimit },
+      `--max-connections ${connectionCap.requested} is more than the open-files limit (${connectionCap.openFilesLimit}) leaves room for: using ${connectionCap.maxConnections}, as auto would; raise ulimit -n to allow more`,
+    );
+  }
+  const droppedAnswers = new DroppedAnswers({
+    onDropped: countDroppedAnswer,
+    onError: (error) => app.log.warn({ err: error }, 'collecting the memory of dropped answers failed'),
+  });
   app.decorateRequest('chartd', null as unknown as RequestState);
   app.addHook('onRequest', async (request, reply) => {
     if (isRefusedConnection(request.raw.socket)) {
@@ -117,6 +146,12 @@ export async function buildApp({ options, pool, budget, cache, store, observeReq
     }
     request.chartd = {};
     reply.header('x-request-id', request.id);
+    const refusal = protocolRefusal(request.raw);
+    if (refusal) {
+      // Its body, if any, is never read: the connection cannot carry another request.
+      reply.header('Connection', 'close');
+      throw refusal;
+    }
     // Draining: answered, but keep-alive connections (a load balancer's) end with it, so none is idle when the listener closes.
     if (draining?.()) reply.header('Connection', 'close');
     if (pool.closing) {
@@ -134,12 +169,10 @@ export async function buildApp({ options, pool, budget, cache, store, observeReq
       const sendStarted = performance.now();
       response.once('finish', () => observeSend((performance.now() - sendStarted) / 1000));
     }
-    const timer = setTimeout(() => response.destroy(), options.sendTimeoutMs);
-    timer.unref();
-    const clear = () => clearTimeout(timer);
-    response.once('finish', clear);
-    response.once('close', clear);
+    // Read from the reply: fastify writes its headers to the raw response in one writeHead, which keeps none.
+    watchSend(response, options.sendTimeoutMs, Number(reply.getHeader('content-length') ?? 0), droppedAnswers);
   });
+  app.addHook('onClose', async () => droppedAnswers.close());
   app.addHook('onResponse', async (request, reply) => {
     observeRequest?.(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000, request.chartd.code);
     request.log.info(
@@ -245,6 +278,46 @@ function registerApiKeyHooks(app: FastifyInstance, apiKeys: ApiKeys | undefined)
   });
 }
 
+const EXPECTATION = Symbol('chartd.expectation');
+
+/**
+ * `Expect` and `CONNECT`, which Node answers itself (or not at all) unless told otherwise:
+ * - `Expect: 100-continue` with a Content-Length over --body-limit gets no 100 Continue
+ *   (which would invite the upload): the request goes to the app, which answers 413
+ *   BODY_TOO_LARGE from the header alone, and the connection closes. Under the limit, 100 and on.
+ * - any other `Expect` is 417 EXPECTATION_FAILED in chartd's shape (Node's has no body).
+ * - `CONNECT` (chartd is not a proxy) is 400 REQUEST_INVALID, and the socket is closed.
+ */
+function answerExpectAndConnect(server: Server, handler: (req: IncomingMessage, res: ServerResponse) => void, bodyLimitBytes: number): void {
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > bodyLimitBytes) res.shouldKeepAlive = false;
+    else res.writeContinue();
+    handler(req, res);
+  });
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    (req as IncomingMessage & { [EXPECTATION]?: string })[EXPECTATION] = String(req.headers.expect ?? '');
+    res.shouldKeepAlive = false;
+    handler(req, res);
+  });
+  server.on('connect', (req: IncomingMessage, socket: Socket) => {
+    socket.on('error', () => undefined);
+    writeRawError(socket, new ChartdError('REQUEST_INVALID', `CONNECT is not supported: chartd is not a proxy (got CONNECT ${String(req.url).slice(0, 100)})`));
+  });
+}
+
+/** A request chartd refuses for its HTTP alone: an HTTP/1.1 request without Host, an `Expect` other than 100-continue. */
+function protocolRefusal(raw: IncomingMessage): ChartdError | undefined {
+  const expectation = (raw as IncomingMessage & { [EXPECTATION]?: string })[EXPECTATION];
+  if (expectation !== undefined) {
+    return new ChartdError('EXPECTATION_FAILED', `Expect: ${expectation.slice(0, 64)} is not supported; only Expect: 100-continue is`);
+  }
+  if (raw.headers.host === undefined && !(raw.httpVersionMajor === 1 && raw.httpVersionMinor === 0)) {
+    return new ChartdError('REQUEST_INVALID', 'HTTP/1.1 needs a Host header');
+  }
+  return undefined;
+}
+
 /** --trust-proxy as fastify takes it: off, everything, a hop count, or addresses and CIDR ranges. */
 function toTrustProxy(value: string): boolean | string[] | ((address: string, hop: number) => boolean) {
   const text = value.trim();
@@ -263,4 +336,32 @@ function truncateUrl(url: string): string {
   return redacted.length > MAX_LOGGED_URL ? `${redacted.slice(0, MAX_LOGGED_URL)}…` : redacted;
 }
 
-
+/**
+ * Drops the connection of a response its client has not taken within `timeoutMs`,
+ * and reports an answer that never reached its client (dropped here, or its
+ * client left) to `dropped`. A response whose socket is destroyed under it still
+ * emits 'finish' (with writableFinished true): a destroyed socket is what tells.
+ * Listeners come off the socket when the response ends: a keep-alive socket
+ * serves many responses.
+ */
+function watchSend(response: ServerResponse, timeoutMs: number, bytes: number, dropped: DroppedAnswers): void {
+  const socket = response.socket;
+  if (!socket) return;
+  let ended = false;
+  let timedOut = false;
+  const end = (delivered: boolean) => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(timer);
+    socket.off('close', onClose);
+    if (!delivered) dropped.dropped(bytes, timedOut ? 'send_timeout' : 'client_gone');
+  };
+  const onClose = () => end(false);
+  const timer = setTimeout(() => {
+    timedOut = true;
+    socket.destroy();
+  }, timeoutMs);
+  timer.unref();
+  socket.on('close', onClose);
+  response.once('finish', () => end(!socket.destroyed));
+}

@@ -22,6 +22,19 @@ export function fromFastifyError(error: unknown): ChartdError {
       return new ChartdError('PARAM_INVALID', 'POST /chart takes application/json or application/x-www-form-urlencoded');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new ChartdError('CONFIG_MISSING', 'the JSON body is empty: send {"chart": {...}}');
+    // Requests fastify refuses before routing, or while reading the body: its own FST_ERR_* codes never leave chartd.
+    case 'FST_ERR_BAD_URL':
+      return new ChartdError('REQUEST_INVALID', 'the URL path has a bad percent-escape (a "%" not followed by two hex digits, or bytes that are not UTF-8): percent-encode "%" as %25');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new ChartdError('REQUEST_INVALID', 'a path segment is over 100 characters');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ChartdError('REQUEST_INVALID', 'the body is not as long as its Content-Length header says');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ChartdError('CONFIG_SYNTAX', 'the body is not valid JSON');
+    case 'FST_ERR_ROUTE_MISSING_CONTENT_TYPE':
+      return new ChartdError('PARAM_INVALID', 'the request needs a Content-Type header');
+    case 'FST_ERR_NOT_FOUND':
+      return new ChartdError('NOT_FOUND', 'no such route');
     default:
       break;
   }
@@ -29,6 +42,20 @@ export function fromFastifyError(error: unknown): ChartdError {
     return new ChartdError('PARAM_INVALID', `bad request: ${e.message ?? 'unreadable body'}`);
   }
   return toChartdError(error);
+}
+
+/**
+ * fastify's `frameworkErrors`: errors it meets before a request has a route (a bad
+ * percent-escape in the path, a path parameter over its length), answered in chartd's
+ * shape instead of fastify's own body with its FST_ERR_* code. No hook has run yet.
+ */
+export function frameworkErrorHandler(errorImages: ErrorImageMode) {
+  return (error: Error, request: FastifyRequest, reply: FastifyReply): void => {
+    const chartdError = fromFastifyError(error);
+    // The public app's hooks read request.chartd (the one log line, metrics).
+    (request as { chartd?: { code?: string } }).chartd = { code: chartdError.code };
+    void sendError(request, reply, chartdError, { errorImages });
+  };
 }
 
 export function toErrorBody(error: ChartdError): ErrorBody {

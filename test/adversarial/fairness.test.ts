@@ -79,3 +79,50 @@ test('issue 9: health probes are never rate limited, whatever their query string
     assert.equal((await fetchReply(`${service.url}/readyz?from=k8s`)).status, 200);
   }
 });
+
+test('issue 9: a client that floods the queue cannot shut another out: its newest renders make room, and the other is served next', async (t) => {
+  const service = await startTestService({ workers: 1, queue: 6, maxQueueWaitMs: 0, clientBudgetPercent: 25, clientBudgetWindowMs: 60_000 }, { faultHooks: true });
+  t.after(() => service.close());
+  const url = `${service.url}/chart`;
+  const finished: string[] = [];
+  const send = (who: string, body: object, localAddress: string) =>
+    postFrom(url, body, { localAddress }).then((reply) => {
+      finished.push(`${who}:${reply.status}`);
+      return reply;
+    });
+  // The flood: one running, six queued, the rest refused (a full queue, one client).
+  const flood = Array.from({ length: 12 }, () => send('flood', heavy, '127.0.0.1'));
+  await waitFor('the flood to fill the queue', () => service.pool.stats().queueDepth === 6, 10_000, 5);
+  const other = await Promise.all(Array.from({ length: 3 }, () => send('other', light, '127.0.0.2')));
+  await Promise.all(flood);
+
+  assert.deepEqual(
+    other.map((reply) => reply.status),
+    [200, 200, 200],
+    `the other client was admitted into the full queue: ${finished.join(' ')}`,
+  );
+  const displaced = (await Promise.all(flood)).filter((reply) => reply.status === 503);
+  assert.ok(displaced.length >= 3 + 5, `the flood's own overflow and three of its queued renders were refused: ${finished.join(' ')}`);
+  for (const reply of displaced) assert.equal(reply.code, 'QUEUE_FULL');
+  // Served next, ahead of the flood's older queued renders: the worker goes to the client with none running.
+  const firstOther = finished.indexOf('other:200');
+  const floodServedBefore = finished.slice(0, firstOther).filter((entry) => entry === 'flood:200').length;
+  assert.ok(floodServedBefore <= 2, `the other client waited behind ${floodServedBefore} of the flood's renders: ${finished.join(' ')}`);
+});
+
+test('issue 9: the queue is bounded by its expected wait too: heavy renders are shed before they would wait past --max-queue-wait', async (t) => {
+  // 300 ms renders on one worker: a wait bound of 700 ms holds about two queued, a sixteen-place queue would hold all.
+  const service = await startTestService({ workers: 1, queue: 16, maxQueueWaitMs: 700, clientBudgetPercent: 0 }, { faultHooks: true });
+  t.after(() => service.close());
+  const url = `${service.url}/chart`;
+  assert.equal((await postFrom(url, heavy)).status, 200, 'a first render teaches the pool the render time');
+  const replies = await Promise.all(Array.from({ length: 10 }, () => postFrom(url, heavy)));
+  const statuses = replies.map((reply) => reply.status);
+  const shed = replies.filter((reply) => reply.status === 503);
+  assert.ok(shed.length >= 5, `shed by the wait bound: ${statuses.join(',')}`);
+  for (const reply of shed) {
+    assert.equal(reply.code, 'QUEUE_FULL');
+    assert.match(reply.body.toString(), /would keep a new one waiting/);
+  }
+  assert.ok(statuses.filter((status) => status === 200).length >= 2, statuses.join(','));
+});

@@ -25,6 +25,31 @@ interface Row {
   under?: Record<string, unknown>;
 }
 
+const cjk = (n: number) => Array.from({ length: n }, (_, i) => `数据标签${i}`);
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const v4Axes = (axes: number, count: number) => ({
+  version: '4',
+  chart: { ...line, options: { scales: Object.fromEntries(range(axes).map((i) => [`y${i}`, { type: 'linear', ticks: { count } }])) } },
+});
+/** A time axis ticking every second over `seconds`, every tick drawn. */
+const v2Seconds = (seconds: number) => ({
+  chart: {
+    type: 'line',
+    data: { datasets: [{ data: [{ x: 0, y: 1 }, { x: seconds * 1000, y: 2 }] }] },
+    options: { scales: { xAxes: [{ type: 'time', time: { unit: 'second' }, ticks: { source: 'auto', autoSkip: false } }] } },
+  },
+});
+const v2Bars = (n: number) => ({ chart: { type: 'bar', data: { labels: range(n).map(String), datasets: [{ data: range(n) }] } } });
+const outlabeled = (n: number) => ({ chart: { type: 'outlabeledPie', data: { labels: labels(n), datasets: [{ data: values(n) }] }, options: { legend: { display: false } } } });
+const sankey = (n: number) => ({ version: '4', chart: { type: 'sankey', data: { datasets: [{ data: range(n).map((i) => ({ from: `a${i % 100}`, to: `b${i % 97}`, flow: 1 })) }] } } });
+const svgLabels = (n: number, svgText?: string) => ({
+  format: 'svg',
+  ...(svgText ? { svgText } : {}),
+  width: 3000,
+  height: 3000,
+  chart: { type: 'bar', data: { labels: cjk(n), datasets: [{ data: range(n) }] }, options: { scales: { xAxes: [{ ticks: { autoSkip: false } }] } } },
+});
+
 const v2Step = (stepSize: number) => ({
   chart: { ...line, options: { scales: { yAxes: [{ ticks: { min: 0, max: 1, stepSize } }] } } },
 });
@@ -133,6 +158,88 @@ const ROWS: Row[] = [
     request: { width: 2000, height: 2000, devicePixelRatio: 2, chart: { type: 'line', data: { labels: labels(20_000), datasets: [{ data: zigzag(20_000), borderDash: [0.125, 0.125], pointRadius: 0 }] } } },
     code: 'CONFIG_DASH_TOO_FINE',
     under: { chart: { type: 'line', data: { labels: labels(500), datasets: [{ data: values(500), borderDash: [5, 5] }] } } },
+  },
+  {
+    name: 'Chart.js 4 ticks.count as the string "100000000"',
+    request: { version: '4', chart: { ...line, options: { scales: { y: { ticks: { count: '100000000' } } } } } },
+    code: 'CONFIG_TOO_MANY_TICKS',
+    under: { version: '4', chart: { ...line, options: { scales: { y: { ticks: { count: '200' } } } } } },
+  },
+  {
+    name: 'Chart.js 3 radar scales.r ticks.count "1e8"',
+    request: { version: '3', chart: { type: 'radar', data: { labels: ['a', 'b', 'c'], datasets: [{ data: [0, 1, 2] }] }, options: { scales: { r: { ticks: { count: '1e8' } } } } } },
+    code: 'CONFIG_TOO_MANY_TICKS',
+  },
+  {
+    name: 'a grid dash of strings ["0.001", "0.001"]',
+    request: { width: 2000, height: 2000, devicePixelRatio: 2, chart: { ...line, options: { scales: { yAxes: [{ gridLines: { borderDash: ['0.001', '0.001'] } }] } } } },
+    code: 'CONFIG_DASH_TOO_FINE',
+  },
+  {
+    name: '2,001 labels with autoSkip: 0 (falsy, not false)',
+    request: { chart: { type: 'bar', data: { labels: labels(2001), datasets: [{ data: [1] }] }, options: { scales: { xAxes: [{ ticks: { autoSkip: 0 } }] } } } },
+    code: 'CONFIG_TOO_MANY_LABELS',
+  },
+  { name: 'Chart.js 4: 3 axes of ticks.count 9,000 (27,000 ticks on the chart)', request: v4Axes(3, 9000), code: 'CONFIG_TOO_MANY_TICKS', under: v4Axes(2, 9000) },
+  {
+    name: 'Chart.js 2: 30 axes of stepSize 0.00011 over a unit range',
+    request: { chart: { ...line, options: { scales: { yAxes: range(30).map((i) => ({ id: `y${i}`, ticks: { min: 0, max: 1, stepSize: 0.00011 } })) } } } },
+    code: 'CONFIG_TOO_MANY_TICKS',
+  },
+  { name: 'Chart.js 2 time axis, unit second over 99,000 s, autoSkip false', request: v2Seconds(99_000), code: 'CONFIG_TOO_MANY_TICKS', under: v2Seconds(9_000) },
+  {
+    name: 'Chart.js 4 time axis, unit second over 99,000 s (ISO dates)',
+    request: {
+      version: '4',
+      chart: { type: 'line', data: { datasets: [{ data: [{ x: '2020-01-01T00:00:00Z', y: 1 }, { x: '2020-01-02T03:30:00Z', y: 2 }] }] }, options: { scales: { x: { type: 'time', time: { unit: 'second' } } } } },
+    },
+    code: 'CONFIG_TOO_MANY_TICKS',
+  },
+  {
+    name: 'a time axis stepping by half a millisecond (never ends in Chart.js)',
+    request: { chart: { type: 'line', data: { datasets: [{ data: [{ x: 0, y: 1 }, { x: 1000, y: 2 }] }] }, options: { scales: { xAxes: [{ type: 'time', time: { unit: 'millisecond', stepSize: 0.5 } }] } } } },
+    code: 'CONFIG_TOO_MANY_TICKS',
+  },
+  { name: 'a Chart.js 2 bar chart of 50,000 bars on 50,000 labels', request: v2Bars(50_000), code: 'CONFIG_TOO_COSTLY', under: v2Bars(5_000) },
+  { name: '301 outlabelled slices', request: outlabeled(301), code: 'CONFIG_TOO_MANY_SLICES', under: outlabeled(300) },
+  {
+    name: 'a pie of 1,000 slices with options.plugins.outlabels',
+    request: { chart: { type: 'pie', data: { labels: labels(1000), datasets: [{ data: values(1000) }] }, options: { legend: { display: false }, plugins: { outlabels: { text: '%l' } } } } },
+    code: 'CONFIG_TOO_MANY_SLICES',
+  },
+  {
+    name: 'a radar of 2,001 point labels',
+    request: { chart: { type: 'radar', data: { labels: labels(2001), datasets: [{ data: values(2001) }] } } },
+    code: 'CONFIG_TOO_MANY_LABELS',
+    under: { chart: { type: 'radar', data: { labels: labels(2000), datasets: [{ data: values(2000) }] } } },
+  },
+  { name: 'a sankey of 2,001 flows', request: sankey(2001), code: 'CONFIG_TOO_COSTLY', under: sankey(2000) },
+  {
+    name: 'a gauge of 2,001 values',
+    request: { chart: { type: 'gauge', data: { datasets: [{ value: 5, data: range(2001).map((i) => i + 1) }] } } },
+    code: 'CONFIG_TOO_MANY_SLICES',
+  },
+  {
+    name: '10,001 doughnutlabel lines',
+    request: { chart: { type: 'doughnut', data: { datasets: [{ data: [1, 2] }] }, options: { plugins: { doughnutlabel: { labels: range(10_001).map((i) => ({ text: `t${i}` })) } } } } },
+    code: 'CONFIG_TOO_MANY_LABELS',
+  },
+  {
+    name: 'a Chart.js 4 title of 10,001 lines',
+    request: { version: '4', chart: { ...line, options: { plugins: { title: { display: true, text: range(10_001).map(String) } } } } },
+    code: 'CONFIG_TOO_MANY_LABELS',
+  },
+  { name: 'SVG, svgText=outlines: 401 CJK labels drawn at 3000x3000', request: svgLabels(401, 'outlines'), code: 'CONFIG_TOO_MANY_LABELS' },
+  { name: 'SVG as text: 401 CJK labels drawn (outlined anyway)', request: svgLabels(401), code: 'CONFIG_TOO_MANY_LABELS' },
+  {
+    name: 'SVG as text: a pie legend of 401 CJK labels (outlined anyway)',
+    request: { format: 'svg', chart: { type: 'pie', data: { labels: cjk(401), datasets: [{ data: values(401) }] } } },
+    code: 'CONFIG_TOO_MANY_LEGEND_ITEMS',
+  },
+  {
+    name: 'SVG, svgText=outlines: 401 data labels',
+    request: { format: 'svg', svgText: 'outlines', version: '4', chart: { type: 'line', data: { labels: labels(401), datasets: [{ data: values(401) }] }, options: { plugins: { datalabels: { display: true } } } } },
+    code: 'CONFIG_TOO_MANY_DATALABELS',
   },
 ];
 

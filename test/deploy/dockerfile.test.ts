@@ -17,6 +17,7 @@ import { OPTION_SPECS, SERVICE_DEFAULTS, isLoopbackHost, type ServiceOptions } f
 import { durationMs, isIgnored, parseCopy, parseDockerfile, parseHealthcheck, stageEnv, type Instruction, type Stage } from '../helpers/dockerfile.js';
 import { freePort } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
+import { MALLOC_SETTINGS } from '../../src/pool/worker-process.js';
 
 // compiled to dist/test/deploy/dockerfile.test.js: the repository is three levels up
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -141,6 +142,8 @@ test('the image sets the malloc environment of `npm start` and runs its command'
   const malloc = Object.keys(start.env).filter((name) => name.startsWith('MALLOC_'));
   assert.ok(malloc.length >= 2, `package.json "start" sets ${Object.keys(start.env).join(', ')}: expected the MALLOC_ thresholds`);
   for (const name of malloc) assert.equal(runtimeEnv[name], start.env[name], `ENV ${name} must equal package.json "start"`);
+  // ... and what the pool gives its workers (they inherit the main process's values).
+  assert.deepEqual(Object.fromEntries(malloc.map((name) => [name, start.env[name]])), { ...MALLOC_SETTINGS });
   const cmd = only(runtime, 'CMD').at(-1);
   assert.ok(cmd?.json, 'CMD must be in exec form (JSON array): tini passes signals to it directly');
   assert.deepEqual(cmd.json, start.argv, 'CMD must run what package.json "start" runs');

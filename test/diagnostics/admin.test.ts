@@ -9,6 +9,7 @@ import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
 import type { RunningService } from '../../src/service.js';
 import { startTestService } from '../helpers/server.js';
+import { sleep } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 const hasCommand = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
@@ -179,3 +180,57 @@ describe('admin token', () => {
     assert.equal((await fetch(`${service.adminUrl}/readyz`)).status, 200);
   });
 });
+
+describe('heap profiles since warm-up', () => {
+  const WARM_UP_RENDERS = 10;
+  const LEAK_PER_RENDER = 400_000; // bytes leakingTestPlugin keeps, per render
+  const HELD_MS = 1_000; // a growth profile counts what has been held this long
+  let service: RunningService;
+  before(async () => {
+    service = await startTestService({ workers: 1, timeoutMs: 20_000 }, { faultHooks: true, warmUp: { ms: 0, renders: WARM_UP_RENDERS, heldMs: HELD_MS } });
+  });
+  after(() => service.close());
+
+  const profileOf = async (query: string) => {
+    const response = await fetch(`${service.adminUrl}/debug/pprof/heap${query}`);
+    assert.equal(response.status, 200);
+    const body = Buffer.from(await response.arrayBuffer());
+    const top = topFunctions(body);
+    const profile = Profile.decode(gunzipSync(body));
+    const comments = profile.comment.map((index) => profile.stringTable.strings[Number(index)]);
+    return { top, comments, total: top.reduce((sum, [, bytes]) => sum + bytes, 0), leaked: top.find(([name]) => name === 'leakingTestPlugin')?.[1] ?? 0 };
+  };
+
+  test("`since=warmup` leaves out start-up and the warm-up's own allocations: a young leak comes first", async (t) => {
+    // A leak during the warm-up (held for good, as start-up is), then as much again after it.
+    for (let i = 0; i < WARM_UP_RENDERS; i++) assert.equal((await renderVia(service, leakyChart(LEAK_PER_RENDER))).status, 200);
+    for (let i = 0; i < WARM_UP_RENDERS; i++) assert.equal((await renderVia(service, leakyChart(LEAK_PER_RENDER))).status, 200);
+    // Held long enough to count (the clock reads every HELD_MS / 6); then a render whose own leak is too young to.
+    await sleep(2 * HELD_MS);
+    assert.equal((await renderVia(service, leakyChart(LEAK_PER_RENDER))).status, 200);
+    const sinceBoot = await profileOf('?worker=0');
+    const sinceWarmUp = await profileOf('?worker=0&since=warmup');
+    t.diagnostic(`since boot: ${mib(sinceBoot.total)} in all, leak ${mib(sinceBoot.leaked)}; since warm-up: ${mib(sinceWarmUp.total)} in all, leak ${mib(sinceWarmUp.leaked)}, top ${sinceWarmUp.top.slice(0, 3).map(([name]) => name).join(', ')}`);
+    assert.equal(sinceWarmUp.top[0]?.[0], 'leakingTestPlugin', sinceWarmUp.top.slice(0, 5).join('; '));
+    // Half the leak came before the mark: the growth profile holds about half of it (sampled every 128 KiB).
+    const halfLeak = WARM_UP_RENDERS * LEAK_PER_RENDER;
+    assert.ok(sinceWarmUp.leaked > halfLeak * 0.5 && sinceWarmUp.leaked < halfLeak * 1.5, `${sinceWarmUp.leaked} bytes since warm-up for ${halfLeak} leaked`);
+    assert.ok(sinceBoot.leaked > halfLeak * 1.5, `${sinceBoot.leaked} bytes since boot for ${2 * halfLeak} leaked`);
+    // Start-up's modules, fonts and compiled code are in the profile since boot only.
+    assert.ok(sinceBoot.total - sinceBoot.leaked > 4 * (sinceWarmUp.total - sinceWarmUp.leaked), `rest: ${sinceBoot.total - sinceBoot.leaked} vs ${sinceWarmUp.total - sinceWarmUp.leaked}`);
+    assert.deepEqual(sinceWarmUp.comments, ['in-use allocations made after the warm-up and held for over 1 s: the growth since then']);
+    assert.deepEqual(sinceBoot.comments, ['in-use allocations since the process started']);
+  });
+
+  test('the main process has one too; `since` takes only warmup or boot', async () => {
+    const main = await profileOf('?since=warmup');
+    assert.equal(main.comments.length, 1);
+    for (const bad of ['yesterday', '__proto__', 'constructor']) {
+      const response = await fetch(`${service.adminUrl}/debug/pprof/heap?worker=0&since=${bad}`);
+      assert.equal(response.status, 400, bad);
+      assert.equal(((await response.json()) as { code: string }).code, 'PARAM_INVALID');
+    }
+  });
+});
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;

@@ -60,7 +60,7 @@ test('a worker that leaks is flagged once, with the commands to run, and recycle
   assert.equal(warnings.length, 1, JSON.stringify(warnings.map((w) => w.message)));
   const [warning] = warnings;
   assert.match(warning!.message, /memory growth suspected in worker-0/);
-  assert.match(warning!.message, /find what holds it with: go tool pprof -top 'http:\/\/127\.0\.0\.1:9464\/debug\/pprof\/heap\?worker=0' && /);
+  assert.match(warning!.message, /find what holds it with: go tool pprof -top 'http:\/\/127\.0\.0\.1:9464\/debug\/pprof\/heap\?worker=0&since=warmup' && /);
   assert.match(warning!.message, /go tool pprof -top -diff_base heap-1\.pb\.gz heap-2\.pb\.gz/);
   assert.match(warning!.message, /\/debug\/pprof\/heap\?worker=0/);
   assert.ok((warning!.fields.growthRatioPerHour as number) > 0.1);

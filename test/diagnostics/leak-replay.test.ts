@@ -38,7 +38,7 @@ test('a heap leak in the render path is flagged on every worker slot within 10 m
     assert.ok(verdict, `${thread}/heap not flagged: ${describe(verdicts)}`);
     assert.ok(verdict.atSeconds <= TEN_MINUTES, `${thread}/heap flagged at ${verdict.atSeconds} s`);
     const next = verdict.fields.next as string[];
-    assert.equal(next[0], `go tool pprof -top 'http://127.0.0.1:9464/debug/pprof/heap?worker=${thread.slice(7)}'`);
+    assert.equal(next[0], `go tool pprof -top 'http://127.0.0.1:9464/debug/pprof/heap?worker=${thread.slice(7)}&since=warmup'`);
     assert.ok(next.includes('go tool pprof -top -diff_base heap-1.pb.gz heap-2.pb.gz'));
   }
   // One episode per series: a slope at the threshold that flickers for a sample neither ends it nor logs again.

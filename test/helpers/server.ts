@@ -6,6 +6,7 @@ import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { resolveServiceOptions, type ServiceOptions } from '../../src/options.js';
 import { startService, type RunningService } from '../../src/service.js';
+import type { WarmUp } from '../../src/diagnostics/warm-up.js';
 
 /** bin/chartd.js, from the compiled test helpers in dist/test/helpers. */
 export const CHARTD_BIN = fileURLToPath(new URL('../../../bin/chartd.js', import.meta.url));
@@ -24,6 +25,8 @@ export interface TestServiceSetup {
   /** More Node.js flags for the render workers (e.g. --expose-gc). */
   workerFlags?: string[];
   readyTimeoutMs?: number;
+  /** When a process's warm-up is over (the leak detector's and `?since=warmup` profiles'); default WARM_UP. */
+  warmUp?: WarmUp;
 }
 
 /** Starts a real chartd on an ephemeral loopback port; close it in t.after. */
@@ -40,6 +43,7 @@ export async function startTestService(overrides: Partial<ServiceOptions> = {}, 
     service = await startService(options, {
       workerExecArgv: [...(setup.workerFlags ?? []), ...imports.flatMap((url) => ['--import', url])],
       readyTimeoutMs: setup.readyTimeoutMs,
+      warmUp: setup.warmUp,
     });
   } catch (error) {
     if (ownDataDir) rmSync(ownDataDir, { recursive: true, force: true });

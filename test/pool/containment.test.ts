@@ -186,8 +186,9 @@ test('issue 8: heap snapshots while the worker is terminated, recycled or killed
   const snapshot = async (worker: number) => {
     const response = await fetch(`${admin}/debug/heapsnapshot?worker=${worker}`);
     const text = await response.text();
-    return { status: response.status, text };
+    return { status: response.status, text, retryAfter: response.headers.get('retry-after') };
   };
+  let replacementWindows = 0;
   const outcomes: string[] = [];
   for (let round = 0; round < 3; round++) {
     await service.pool.ready();
@@ -198,7 +199,16 @@ test('issue 8: heap snapshots while the worker is terminated, recycled or killed
     const terminated = await capture;
     outcomes.push(`terminate:${terminated.status}`);
     if (terminated.status === 200) assert.ok(JSON.parse(terminated.text).snapshot, 'a finished snapshot is whole');
-    else assert.ok(['CAPTURE_FAILED', 'NOT_FOUND'].includes((JSON.parse(terminated.text) as { code: string }).code), terminated.text);
+    else assert.equal((JSON.parse(terminated.text) as { code: string }).code, 'CAPTURE_FAILED', terminated.text);
+    // Asked while the slot waits for its replacement process: a retryable 503, not a missing worker.
+    const between = await snapshot(0);
+    outcomes.push(`replacing:${between.status}`);
+    if (between.status !== 200) {
+      replacementWindows++;
+      assert.equal(between.status, 503, between.text.slice(0, 300));
+      assert.equal((JSON.parse(between.text) as { code: string }).code, 'CAPTURE_FAILED');
+      assert.equal(between.retryAfter, '1');
+    }
 
     // Recycle during the capture: the recycle waits for it.
     await service.pool.ready();
@@ -222,6 +232,7 @@ test('issue 8: heap snapshots while the worker is terminated, recycled or killed
     if (during.status === 503) assert.equal((JSON.parse(during.text) as { code: string }).code, 'CAPTURE_FAILED');
   }
   t.diagnostic(outcomes.join(' '));
+  assert.ok(replacementWindows > 0, 'at least one snapshot was asked for while its worker was being replaced');
   await service.pool.ready();
   await assertServes(service, 'after snapshots raced with kills');
 });

@@ -1,5 +1,6 @@
 import { ChartdError } from '../../errors.js';
 import { truncate } from '../../values.js';
+import { parseNumberParam } from '../request-params.js';
 
 export const QR_FORMATS = ['png', 'svg'] as const;
 export type QrFormat = (typeof QR_FORMATS)[number];
@@ -71,19 +72,23 @@ export function resolveQrFormat(value: string | undefined): QrFormat {
   return format;
 }
 
-/** QuickChart's rule: a size above 3000 is drawn at 3000; a missing or unreadable one at 150. */
+/**
+ * QuickChart's rule: a size above 3000 is drawn at 3000. The size is written as width and
+ * height are (parseNumberParam: plain decimal, optional `px`), fractions rounded; below 1 is refused.
+ */
 export function resolveQrSize(value: string | undefined): number {
   if (value === undefined || value.trim() === '') return QR_DEFAULTS.size;
-  const size = Number.parseInt(value, 10);
-  if (!Number.isFinite(size) || size < 1) throw new ChartdError('PARAM_INVALID', `size must be a positive number of pixels, got "${truncate(value, 32)}"`);
-  return Math.min(size, QR_MAX_SIZE);
+  const size = parseNumberParam('size', value, QR_DEFAULTS.size, 'px');
+  if (!(size >= 1)) throw new ChartdError('PARAM_INVALID', `size must be at least 1 pixel, got "${truncate(value, 32)}"`);
+  return Math.min(Math.round(size), QR_MAX_SIZE);
 }
 
 export function resolveMargin(value: string | undefined): number {
   if (value === undefined || value.trim() === '') return QR_DEFAULTS.margin;
-  const margin = Number(value.trim());
+  const text = value.trim();
+  const margin = /^\d{1,4}$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isInteger(margin) || margin < 0 || margin > QR_MAX_MARGIN) {
-    throw new ChartdError('PARAM_INVALID', `margin must be a whole number of modules from 0 to ${QR_MAX_MARGIN}, got "${truncate(value, 32)}"`);
+    throw new ChartdError('PARAM_INVALID', `margin must be a whole number of modules from 0 to ${QR_MAX_MARGIN} (plain decimal digits), got "${truncate(value, 32)}"`);
   }
   return margin;
 }

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { getHeapSnapshot } from 'node:v8';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CaptureGate } from '../../diagnostics/capture-gate.js';
-import { captureCpuProfile, captureHeapProfile } from '../../diagnostics/profilers.js';
+import { captureCpuProfile, captureHeapProfile, type HeapProfileScope } from '../../diagnostics/profilers.js';
 import { ChartdError } from '../../errors.js';
 import type { RenderPool } from '../../pool/render-pool.js';
 
@@ -17,8 +17,10 @@ export function registerCaptureRoutes(app: FastifyInstance, pool: RenderPool): v
   const gate = new CaptureGate();
   app.get('/debug/pprof/heap', async (request, reply) => {
     const worker = parseWorker(request, pool);
-    const profile = worker === undefined ? await captureHeapProfile() : await pool.captureProfile(worker, 'heap-profile');
-    return sendProfile(reply, profile, `heap-${threadName(worker)}.pb.gz`);
+    const scope = parseScope(request);
+    const profile =
+      worker === undefined ? await captureHeapProfile(scope) : await pool.captureProfile(worker, scope === 'warmup' ? 'heap-growth' : 'heap-profile');
+    return sendProfile(reply, profile, `heap-${threadName(worker)}${scope === 'warmup' ? '-since-warmup' : ''}.pb.gz`);
   });
 
   app.get('/debug/pprof/profile', async (request, reply) => {
@@ -86,6 +88,14 @@ export function parseWorkerParam(value: string, pool: RenderPool): number {
     throw new ChartdError('PARAM_INVALID', `worker must be an integer from 0 to ${pool.options.workers - 1}, got "${value}"`);
   }
   return worker;
+}
+
+/** `since=warmup`: only what was allocated after the process's warm-up and is still held (its growth). */
+function parseScope(request: FastifyRequest): HeapProfileScope {
+  const value = (request.query as Record<string, unknown>).since;
+  if (value === undefined || value === '' || value === 'boot') return 'boot';
+  if (value === 'warmup') return 'warmup';
+  throw new ChartdError('PARAM_INVALID', `since must be "warmup" or "boot", got "${String(value).slice(0, 40)}"`);
 }
 
 function parseSeconds(request: FastifyRequest): number {

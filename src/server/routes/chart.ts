@@ -4,7 +4,7 @@ import type { ServiceOptions } from '../../options.js';
 import type { RenderPool } from '../../pool/render-pool.js';
 import type { RawChartRequest } from '../../render/chart-request.js';
 import { CHARTD_VERSION } from '../../version.js';
-import { bodyWithoutKey, withoutApiKey } from '../api-keys.js';
+import { bodyWithoutKey, clientOf, withoutApiKey } from '../api-keys.js';
 import type { ClientBudget } from '../client-budget.js';
 import { sendError, wantsErrorImage } from '../error-reply.js';
 import { renderCacheKey, type RenderCache } from '../render-cache.js';
@@ -36,7 +36,8 @@ export function registerChartRoutes(app: FastifyInstance, deps: ChartRouteDepend
   const admit = (readQuery?: (request: FastifyRequest) => RawChartRequest) => async (request: FastifyRequest) => {
     if (readQuery && deps.cache?.has(renderCacheKey(readQuery(request), CHARTD_VERSION))) return;
     // The client budget is checked by renderOnPool, once the client is known (an API key may be in the body).
-    const refused = deps.pool.checkAdmission();
+    // The client as known so far (an API key in the body is read later): a full queue may make room for it.
+    const refused = deps.pool.checkAdmission(deps.budget ? clientOf(request).id : undefined);
     if (refused) throw refused;
   };
   app.get('/chart', { onRequest: admit(readChartQuery) }, (request, reply) => handleChart(request, reply, readChartQuery(request), deps));

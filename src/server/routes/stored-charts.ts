@@ -6,7 +6,7 @@ import type { RenderPool } from '../../pool/render-pool.js';
 import type { RawChartRequest } from '../../render/chart-request.js';
 import { isChartId, newChartId, type ChartStore } from '../../store/chart-store.js';
 import { CHARTD_VERSION } from '../../version.js';
-import { bodyWithoutKey, withoutApiKey } from '../api-keys.js';
+import { bodyWithoutKey, clientOf, withoutApiKey } from '../api-keys.js';
 import type { ClientBudget } from '../client-budget.js';
 import { sendError, wantsErrorImage } from '../error-reply.js';
 import type { RenderCache } from '../render-cache.js';
@@ -42,8 +42,8 @@ const HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
  */
 export function registerStoredChartRoutes(app: FastifyInstance, deps: StoredChartRouteDependencies): void {
   // The client budget is checked by renderOnPool, once the client is known (an API key may be in the body).
-  const admit = async () => {
-    const refused = deps.pool.checkAdmission();
+  const admit = async (request: FastifyRequest) => {
+    const refused = deps.pool.checkAdmission(deps.budget ? clientOf(request).id : undefined);
     if (refused) throw refused;
   };
   app.post('/chart/create', { onRequest: admit }, (request, reply) => handleCreate(request, reply, deps));
@@ -99,7 +99,7 @@ async function handleRender(request: FastifyRequest, reply: FastifyReply, id: st
     if (cacheKey !== undefined) request.chartd.cache = 'miss';
     // Admission here rather than onRequest: a cached image needs no worker, whatever the queue
     // (the client budget: renderOnPool).
-    const refused = pool.checkAdmission();
+    const refused = pool.checkAdmission(deps.budget ? clientOf(request).id : undefined);
     if (refused) throw refused;
     const raw: RawChartRequest = { kind: 'stored', chart: { kind: stored.kind, body: stored.body }, params };
     const outcome = await renderOnPool(request, reply, raw, deps, {
