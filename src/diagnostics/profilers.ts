@@ -101,9 +101,13 @@ let clockTimer: NodeJS.Timeout | undefined;
 /** Growth profiles count what has been held at least this long (set with the ready mark). */
 let heldMs = 60_000;
 
-async function lastOrdinal(): Promise<number> {
+async function readSamplingProfile(): Promise<SamplingHeapProfile> {
   await startHeapSampling();
-  const { profile } = await post<{ profile: SamplingHeapProfile }>('HeapProfiler.getSamplingProfile');
+  return (await post<{ profile: SamplingHeapProfile }>('HeapProfiler.getSamplingProfile')).profile;
+}
+
+async function lastOrdinal(): Promise<number> {
+  const profile = await readSamplingProfile();
   let last = 0;
   for (const sample of profile.samples) last = Math.max(last, sample.ordinal);
   return last;
@@ -146,12 +150,11 @@ function ordinalHeldSince(now: number): number | undefined {
 
 /** The in-use heap profile of this thread, gzipped pprof: inuse_objects and inuse_space. */
 export async function captureHeapProfile(scope: HeapProfileScope = 'boot'): Promise<Buffer> {
-  await startHeapSampling();
   // A full collection first: the sampler forgets an allocation only when it is collected, and
   // old-generation garbage waits for a major GC (a worker's renders left ~1.5 MB of it, which
   // outranked a young leak). Tens of milliseconds on a worker's heap, once per capture.
   await collectGarbage();
-  const { profile } = await post<{ profile: SamplingHeapProfile }>('HeapProfiler.getSamplingProfile');
+  const profile = await readSamplingProfile();
   // Before its warm-up is over, a process's growth is counted from when it was ready;
   // and only what has been held heldMs (while the clock is younger than that, everything since).
   const after = scope === 'warmup' ? (marks.warmup ?? marks.ready ?? 0) : 0;

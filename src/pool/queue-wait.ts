@@ -16,11 +16,6 @@ export class QueueWait {
     this.#meanMs = this.#meanMs === undefined ? renderMs : this.#meanMs + ALPHA * (renderMs - this.#meanMs);
   }
 
-  /** The recent mean render time, ms (undefined before the first render). */
-  get meanRenderMs(): number | undefined {
-    return this.#meanMs;
-  }
-
   /**
    * Expected wait of a job added behind `queued` others with `workers` busy
    * workers, ms. Before any render has finished (a cold start under a burst), the

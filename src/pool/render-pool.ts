@@ -113,16 +113,21 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
    * than the one holding the most: that one's newest job makes room (TaskQueue).
    */
   checkAdmission(tag?: string): ChartdError | undefined {
+    return this.#admission(tag).refused;
+  }
+
+  /** The refusal a new job of `tag` gets now (counted), or the queued job that must make room for it, or neither. */
+  #admission(tag: string | undefined): { refused?: ChartdError; displaced?: Task } {
     if (this.#closing) {
       this.#notify('rejected', 'shutting_down');
-      return new ChartdError('SHUTTING_DOWN', 'chartd is shutting down and takes no new renders');
+      return { refused: new ChartdError('SHUTTING_DOWN', 'chartd is shutting down and takes no new renders') };
     }
     const full = this.#queueFull();
-    if (full && !this.#findIdleSlot() && !this.#queue.displaceableFor(tag)) {
-      this.#notify('rejected', 'queue_full');
-      return new ChartdError('QUEUE_FULL', `all ${this.options.workers} render workers are busy and ${full}; retry shortly`);
-    }
-    return undefined;
+    if (!full || this.#findIdleSlot()) return {};
+    const displaced = this.#queue.displaceableFor(tag);
+    if (displaced) return { displaced };
+    this.#notify('rejected', 'queue_full');
+    return { refused: new ChartdError('QUEUE_FULL', `all ${this.options.workers} render workers are busy and ${full}; retry shortly`) };
   }
 
   /** Why the queue takes no more (as a phrase), or undefined when it does. */
@@ -254,11 +259,11 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
   }
 
   #submit(input: RenderInput, options: RequestOptions): Promise<ChartOutcome> {
-    const refused = this.checkAdmission(options.tag);
+    const { refused, displaced } = this.#admission(options.tag);
     if (refused) return Promise.reject(refused);
-    if (this.#queueFull() && !this.#findIdleSlot()) this.#displaceFor(options.tag);
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(new ChartdError('ABORTED', 'the request was aborted before its render started'));
+    if (displaced) this.#displace(displaced);
     const { task, settled } = createTask(this.#nextTaskId++, input, options, {
       timeoutMs: this.options.timeoutMs,
       onDeadline: (task) => this.#guard('a deadline', () => this.#onDeadline(task)),
@@ -332,10 +337,8 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
     return best;
   }
 
-  /** Makes room for a job of `tag`: the newest job of the client holding the most places is refused. */
-  #displaceFor(tag: string | undefined): void {
-    const victim = this.#queue.displaceableFor(tag);
-    if (!victim) return;
+  /** Refuses a queued job to make room for another client's (TaskQueue.displaceableFor chose it). */
+  #displace(victim: Task): void {
     const held = this.#queue.countOf(victim.tag);
     this.#queue.remove(victim);
     this.#notify('rejected', 'queue_full');

@@ -67,11 +67,11 @@ export class TaskQueue<T> {
     this.#servedAt.set(tag, performance.now());
     // Bounded: clients with nothing queued are forgotten first (they rank as never served when they come back).
     if (this.#servedAt.size <= 4 * this.capacity + 16) return;
-    for (const known of this.#servedAt.keys()) if (!this.holds(known)) this.#servedAt.delete(known);
+    for (const known of this.#servedAt.keys()) if (!this.#holds(known)) this.#servedAt.delete(known);
   }
 
   /** Whether client `tag` has a job queued. */
-  holds(tag: string | undefined): boolean {
+  #holds(tag: string | undefined): boolean {
     return this.#items.some((item) => this.#tagOf(item) === tag);
   }
 

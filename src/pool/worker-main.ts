@@ -79,8 +79,12 @@ function reply(message: WorkerToPoolMessage): void {
 let renderInProgress: Promise<unknown> | undefined;
 let heapCapture: Promise<unknown> | undefined;
 
-async function handleRender({ taskId, input, ifNoneMatch, errorImage }: RenderMessage): Promise<void> {
+async function afterHeapCapture(): Promise<void> {
   while (heapCapture) await heapCapture.catch(() => undefined);
+}
+
+async function handleRender({ taskId, input, ifNoneMatch, errorImage }: RenderMessage): Promise<void> {
+  await afterHeapCapture();
   const rendering = answerChartRequest(input, { chartdVersion: CHARTD_VERSION, ifNoneMatch, errorImage, limits });
   renderInProgress = rendering;
   let answer: Awaited<typeof rendering>;
@@ -108,7 +112,7 @@ async function handleProfile({ requestId, kind, seconds }: ProfileMessage): Prom
 }
 
 async function betweenRenders<T>(capture: () => Promise<T>): Promise<T> {
-  while (heapCapture) await heapCapture.catch(() => undefined);
+  await afterHeapCapture();
   const captured = (async () => {
     while (renderInProgress) await renderInProgress.catch(() => undefined);
     return capture();
