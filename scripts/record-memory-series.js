@@ -6,14 +6,14 @@
 // Starts `node bin/chartd.js serve` (compiled chartd, default settings
 // unless --serve-args says otherwise), puts a steady load of small charts on it
 // (bar, line, pie, doughnut with changing data, GET /chart, --concurrency loops),
-// and scrapes the admin port's /metrics every --interval seconds for --minutes.
+// each loop paced to at most --rate requests/s when given, and scrapes the admin port's /metrics every --interval seconds for --minutes.
 // A planted leak (test/fixtures/fault-hooks.js preloaded with NODE_OPTIONS, never
 // reachable without it) is sent with every --leak-every-th request:
 // --leak heap|external|native and --leak-bytes per leaking render (native: canvases
 // made straight from @napi-rs/canvas, one of about that many pixel bytes under 1 MiB).
 //
 // Usage: node scripts/record-memory-series.js --out FILE [--minutes 10] [--interval 5]
-//          [--concurrency 2] [--leak heap --leak-bytes 8192 --leak-every 20]
+//          [--concurrency 2] [--rate 2.5] [--leak heap --leak-bytes 8192 --leak-every 20]
 //          [--serve-args="--max-renders-per-worker 3000"]
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -27,6 +27,7 @@ const { values: args } = parseArgs({
     minutes: { type: 'string', default: '10' },
     interval: { type: 'string', default: '5' },
     concurrency: { type: 'string', default: '2' },
+    rate: { type: 'string', default: '0' },
     leak: { type: 'string' },
     'leak-bytes': { type: 'string', default: '8192' },
     'leak-every': { type: 'string', default: '10' },
@@ -51,6 +52,9 @@ if (args.leak && !leakHook) throw new Error(`--leak: heap, external or native, n
 const KEEP = [
   'chartd_worker_heap_post_gc_bytes',
   'chartd_worker_heap_used_bytes',
+  'chartd_worker_heap_settled_bytes',
+  'chartd_worker_heap_code_bytes',
+  'chartd_worker_external_settled_bytes',
   'chartd_worker_external_bytes',
   'chartd_worker_resident_bytes',
   'chartd_worker_native_objects',
@@ -108,8 +112,10 @@ function nextBody() {
 }
 
 let running = true;
+const pauseMs = Number(args.rate) > 0 ? 1000 / Number(args.rate) : 0;
 async function loadLoop() {
   while (running) {
+    const started = Date.now();
     try {
       const reply = await fetch(`http://127.0.0.1:${port}/chart`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: nextBody() });
       await reply.arrayBuffer();
@@ -117,6 +123,7 @@ async function loadLoop() {
     } catch {
       failed++;
     }
+    if (pauseMs) await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + pauseMs - Date.now())));
   }
 }
 
@@ -153,7 +160,7 @@ const recording = {
     date: new Date(started).toISOString(),
     machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
     serve: `node ${serveArgs.join(' ')}`,
-    load: `${args.concurrency} loops of POST /chart (400×240 bar/line/pie/doughnut)`,
+    load: `${args.concurrency} loops of POST /chart (400×240 bar/line/pie/doughnut)${pauseMs ? `, each at most ${args.rate}/s` : ''}`,
     leak: leakHook ? `${leakHook}: ${leakBytes} per render, every ${leakEvery}th request` : 'none',
     requests: sent,
     failed,

@@ -78,6 +78,8 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
     workerExecArgv: internals.workerExecArgv ?? [],
     renderLimits: { maxOutputBytes: resolveOutputLimits(options.maxOutput), allowScripts: options.scripts === 'on' },
     warmUp,
+    // The worker's settled readings are what the leak detector samples: as often as it samples.
+    settleEveryMs: options.leakIntervalMs,
   });
   // Fair use: one client may hold this share of the workers' time while others wait (an API key: its own share).
   // Per replica: it shares out this replica's workers among the clients waiting for them (docs/OPERATIONS.md).

@@ -35,25 +35,31 @@ export const LEAK_MONITOR_WARM_UP = Object.freeze({ ...WARM_UP, settleMs: 600_00
 
 /**
  * Growth per render a worker shows without any leak, by signal: the allowance, in
- * place of minBytesPerHour when larger, for the renders the slot served in the
- * window. Measured on recorded clean runs (test/fixtures/leak-series/clean-*.json
- * and the clean server of test/e2e/leak.e2e.ts): a worker's post-GC heap climbs
- * 3-4 MB over its first ~12,000 renders, steepest at first: 1.2-1.3 KB/render over
- * renders 300-1,300 (2.4 renders/s), 640 B/render over renders 300-3,900 (6.5/s),
- * up to 364 B/render past render 2,800 (23/s); its resident memory up to 3.9 KB/render
- * early and 950 B/render later; its external memory's floor stays flat. Planted
- * leaks read 556-840 B/render (heap, past render 2,800) and 640-1,240 B/render
- * (external). So a process's first EARLY_RENDERS renders are allowed `early` bytes
- * each and the later ones `late`: at 2.4 renders/s a young worker's heap is flagged
- * past 17 MB/h, at 23 renders/s an old one's past 37 MB/h.
+ * place of the floor when larger, for the renders the slot served in the window.
+ * Measured on recorded clean runs (test/fixtures/leak-series/clean-*.json): a
+ * worker's settled heap, code aside, grew 0-250 B/render over its first 3,000
+ * renders (at 2.5 and 10 renders/s) and 10-65 B/render after; its settled external
+ * memory not at all; its resident memory up to 3.9 KB/render early and 950 B/render
+ * later. So a process's first EARLY_RENDERS renders are allowed `early` bytes each
+ * and the later ones `late`: at 2.5 renders/s a worker's heap is flagged past
+ * 2.1 MiB/h, at 10 renders/s past 8.6 MiB/h early and 3.4 MiB/h later.
  */
 const WARM_UP_BYTES_PER_RENDER = {
-  heap: { early: 2000, late: 450 },
-  external: { early: 450, late: 450 },
+  heap: { early: 250, late: 100 },
+  external: { early: 0, late: 0 },
   rss: { early: 5000, late: 1200 },
   native: { early: 0, late: 0 },
 } as const;
 const EARLY_RENDERS = 3000;
+
+/**
+ * The floor of a worker's heap and external signals, read after a forced full GC
+ * (diagnostics/settled-memory.ts), in place of minBytesPerHour: they hold still
+ * enough for a leak of a few MB an hour to show. Recorded clean workers at 2.5
+ * renders/s: slopes of 0.6-1 MiB/h over their first 10 minutes (heap; external 0);
+ * planted leaks of ~2.8 MiB/h read 2.7-3.8 MiB/h.
+ */
+const SETTLED_MIN_BYTES_PER_HOUR = 2 * 1024 * 1024;
 
 /** The growth allowed for a process's first `renders` renders, bytes. */
 function allowedGrowth(signal: LeakSignal, renders: number): number {
@@ -74,15 +80,16 @@ export const NATIVE_PIXEL_KINDS = ['canvas', 'image'] as const;
 export type NativePixelKind = (typeof NATIVE_PIXEL_KINDS)[number];
 
 /**
- * Single reads jump by the render in flight, so a sample is made of the last reads
- * (one per interval): RSS takes their median; external memory their minimum, its
- * floor, since what a render encoded stays counted until a GC frees it (recorded
- * clean workers: single reads 20-35 MB, floor flat).
+ * A worker's heap and external memory are read after a forced full GC: one read is
+ * a sample. Resident memory jumps by the render in flight, so a sample is the
+ * median of its last reads (one per interval); native pixel bytes take the
+ * minimum, their floor, since a canvas dropped since the last GC counts until its
+ * finalizer runs.
  */
-const READS_PER_SAMPLE = { heap: 1, external: 6, rss: 5, native: 6 } as const;
+const READS_PER_SAMPLE = { heap: 1, external: 1, rss: 5, native: 6 } as const;
 const floorOf = (reads: number[]) => Math.min(...reads);
-/** native takes the floor too: a canvas dropped since the last GC counts until its finalizer runs. */
-const REDUCE = { heap: (reads: number[]) => reads.at(-1)!, external: floorOf, rss: medianOf, native: floorOf } as const;
+const lastOf = (reads: number[]) => reads.at(-1)!;
+const REDUCE = { heap: lastOf, external: lastOf, rss: medianOf, native: floorOf } as const;
 
 /**
  * heap: post-GC V8 heap; external: Buffers and ArrayBuffers; rss: the process's
@@ -214,9 +221,10 @@ export class LeakMonitor {
       if (!this.#warmedUp(worker, now)) continue;
       const thread = `worker-${worker.slot}`;
       this.#countRenders(thread, now, worker.renders, worker.id);
-      // Before its first major GC a worker has no post-GC heap: heapUsed would be garbage included.
-      if (worker.heapPostGcBytes !== undefined) this.#record(thread, 'heap', now, worker.heapPostGcBytes, worker.slot);
-      this.#record(thread, 'external', now, worker.externalBytes, worker.slot);
+      // Read after the worker's forced full GCs (diagnostics/settled-memory.ts); none before its first.
+      // Code is left out: V8 compiles more of it as functions get hot (settled-memory.ts).
+      if (worker.settledHeapBytes !== undefined) this.#record(thread, 'heap', now, worker.settledHeapBytes - (worker.settledCodeBytes ?? 0), worker.slot);
+      if (worker.settledExternalBytes !== undefined) this.#record(thread, 'external', now, worker.settledExternalBytes, worker.slot);
       if (now >= this.#processes.get(thread)!.settledAt) this.#record(thread, 'rss', now, worker.residentBytes, worker.slot);
       this.#recordNativeKinds(thread, now, worker.native);
       this.#record(thread, 'native', now, worker.native.canvas.bytes + worker.native.image.bytes, worker.slot);
@@ -316,7 +324,9 @@ export class LeakMonitor {
     const key = `${thread}|${signal}`;
     let tracked = this.#tracked.get(key);
     if (!tracked) {
-      tracked = { series: new LeakSeries(this.#options), suspected: false, clearSamples: 0, reads: [], ...(slot === undefined ? {} : { slot }) };
+      const settled = slot !== undefined && (signal === 'heap' || signal === 'external');
+      const options = settled ? { ...this.#options, minBytesPerHour: Math.min(this.#options.minBytesPerHour, SETTLED_MIN_BYTES_PER_HOUR) } : this.#options;
+      tracked = { series: new LeakSeries(options), suspected: false, clearSamples: 0, reads: [], ...(slot === undefined ? {} : { slot }) };
       this.#tracked.set(key, tracked);
     }
     return tracked;

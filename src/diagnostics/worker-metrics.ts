@@ -24,6 +24,9 @@ export function registerWorkerMetrics(registry: Registry, pool: RenderPool): voi
     });
   perWorker('chartd_worker_heap_used_bytes', 'V8 heap used by the worker after its last render', (w) => w.heapUsedBytes);
   perWorker('chartd_worker_heap_post_gc_bytes', "V8 heap used right after the worker's last major GC", (w) => w.heapPostGcBytes);
+  perWorker('chartd_worker_heap_settled_bytes', "V8 heap used right after the worker's last forced full GC (every 10 s of rendering)", (w) => w.settledHeapBytes);
+  perWorker('chartd_worker_heap_code_bytes', 'Of chartd_worker_heap_settled_bytes, compiled code and bytecode; the rest is the leak detector\'s heap signal', (w) => w.settledCodeBytes);
+  perWorker('chartd_worker_external_settled_bytes', "External memory right after the worker's last forced full GC: the leak detector's external signal", (w) => w.settledExternalBytes);
   perWorker('chartd_worker_external_bytes', 'External (Buffer, ArrayBuffer) memory of the worker', (w) => w.externalBytes);
   perWorker('chartd_worker_resident_bytes', "Resident memory (RSS, native memory included) of the worker's process, read from the OS", (w) => w.residentBytes);
   perWorker('chartd_worker_renders', 'Renders served by the worker now in this slot', (w) => w.renders);

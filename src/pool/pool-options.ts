@@ -40,6 +40,8 @@ export interface RenderPoolOptions {
   renderLimits?: Partial<RenderLimits>;
   /** When a worker's warm-up is over, for its heap profiles `?since=warmup` (the leak detector's warm-up). */
   warmUp?: WarmUp;
+  /** How often a rendering worker forces a full GC and reports its settled memory (the leak detector's heap and external signals), ms. */
+  settleEveryMs?: number;
 }
 
 /** Resolved options: every field set. */
@@ -66,6 +68,7 @@ export const POOL_DEFAULTS: FilledRenderPoolOptions = Object.freeze({
   workerExecArgv: Object.freeze([]) as readonly string[],
   renderLimits: Object.freeze({}),
   warmUp: WARM_UP,
+  settleEveryMs: 10_000, // the leak detector's default sampling interval
 });
 
 export function fillRenderPoolOptions(options: RenderPoolOptions = {}): FilledRenderPoolOptions {
@@ -82,6 +85,7 @@ export function fillRenderPoolOptions(options: RenderPoolOptions = {}): FilledRe
     exitGraceMs: options.exitGraceMs ?? POOL_DEFAULTS.exitGraceMs,
     usageSampleIntervalMs: options.usageSampleIntervalMs ?? POOL_DEFAULTS.usageSampleIntervalMs,
     captureTimeoutMs: options.captureTimeoutMs ?? POOL_DEFAULTS.captureTimeoutMs,
+    settleEveryMs: options.settleEveryMs ?? POOL_DEFAULTS.settleEveryMs,
     workerExecArgv: Object.freeze([...(options.workerExecArgv ?? POOL_DEFAULTS.workerExecArgv)]),
     renderLimits: Object.freeze({ ...(options.renderLimits ?? POOL_DEFAULTS.renderLimits) }),
     warmUp: Object.freeze({ ...(options.warmUp ?? POOL_DEFAULTS.warmUp) }),
@@ -98,6 +102,7 @@ export function fillRenderPoolOptions(options: RenderPoolOptions = {}): FilledRe
   requireInteger('exitGraceMs', filled.exitGraceMs, 0);
   requireInteger('usageSampleIntervalMs', filled.usageSampleIntervalMs, 10);
   requireInteger('captureTimeoutMs', filled.captureTimeoutMs, 1);
+  requireInteger('settleEveryMs', filled.settleEveryMs, 10);
   if (filled.workerMemoryLimitBytes < filled.workerMemoryBudgetBytes) {
     throw new TypeError(
       `options.workerMemoryLimitBytes (${filled.workerMemoryLimitBytes}) must be at least options.workerMemoryBudgetBytes (${filled.workerMemoryBudgetBytes})`,

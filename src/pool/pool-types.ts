@@ -51,6 +51,11 @@ export interface WorkerInfo {
   heapTotalBytes: number;
   externalBytes: number;
   heapPostGcBytes: number | undefined;
+  /** Heap and external memory after the worker's last forced full GC: the leak detector's heap and external signals. */
+  settledHeapBytes: number | undefined;
+  /** Of settledHeapBytes, compiled code and bytecode (left out of the heap signal: it grows as V8 optimizes hot functions). */
+  settledCodeBytes: number | undefined;
+  settledExternalBytes: number | undefined;
   /** Resident set size read from the OS (native memory included). */
   residentBytes: number;
   /** CPU time of this process so far. */

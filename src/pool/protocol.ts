@@ -14,6 +14,8 @@ import type { NativeCounts } from '../render/native-kinds.js';
 export const RENDER_LIMITS_ENV = 'CHARTD_WORKER_RENDER_LIMITS';
 /** ... and when its warm-up is over (JSON { ms, renders }). */
 export const WARM_UP_ENV = 'CHARTD_WORKER_WARM_UP';
+/** How often the worker settles its memory, ms (pool option settleEveryMs). */
+export const SETTLE_EVERY_ENV = 'CHARTD_WORKER_SETTLE_MS';
 
 export type RenderInput = { request: RawChartRequest } | { job: RenderJob };
 
@@ -60,6 +62,11 @@ export interface WorkerStats {
   rssBytes: number;
   /** Heap used after the worker's last major GC; undefined before the first. */
   heapPostGcBytes: number | undefined;
+  /** Heap and external memory right after the worker's last forced full GC (diagnostics/settled-memory.ts); undefined before the first. */
+  settledHeapBytes: number | undefined;
+  /** Of settledHeapBytes, compiled code and bytecode with their metadata. */
+  settledCodeBytes: number | undefined;
+  settledExternalBytes: number | undefined;
   /** Chart.js instances alive in the worker (0 between renders, or a leak). */
   liveCharts: number;
   /** Script sandboxes (QuickJS runtimes) alive in the worker (0 between renders, or a leak). */
@@ -89,7 +96,13 @@ export type CaptureReply =
   | { type: 'capture'; requestId: number; body: Uint8Array | undefined; stats: WorkerStats }
   | { type: 'capture-error'; requestId: number; error: SerializedError; stats: WorkerStats };
 
-export type WorkerToPoolMessage = AnswerMessage | ReadyMessage | CaptureReply;
+/** Stats between replies: after the worker settled its memory (it renders nothing meanwhile). */
+export interface StatsMessage {
+  type: 'stats';
+  stats: WorkerStats;
+}
+
+export type WorkerToPoolMessage = AnswerMessage | ReadyMessage | CaptureReply | StatsMessage;
 
 export function toWireAnswer(answer: ChartAnswer): WireAnswer {
   if (answer.type !== 'refused') return answer;

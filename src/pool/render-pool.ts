@@ -59,10 +59,10 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
   constructor(options: RenderPoolOptions = {}) {
     super();
     this.options = fillRenderPoolOptions(options);
-    const { workers, maxRendersPerWorker, workerHeapLimitMb, workerExecArgv, exitGraceMs, renderLimits, warmUp } = this.options;
+    const { workers, maxRendersPerWorker, workerHeapLimitMb, workerExecArgv, exitGraceMs, renderLimits, warmUp, settleEveryMs } = this.options;
     this.#queue = new TaskQueue(this.options.maxQueue, (task) => task.tag);
     this.#captures = new WorkerCaptures({ renderTimeoutMs: this.options.timeoutMs, snapshotTimeoutMs: this.options.captureTimeoutMs });
-    const slotOptions = { slots: workers, heapLimitMb: workerHeapLimitMb, execArgv: workerExecArgv, exitGraceMs, maxRendersPerWorker, renderLimits, warmUp };
+    const slotOptions = { slots: workers, heapLimitMb: workerHeapLimitMb, execArgv: workerExecArgv, exitGraceMs, maxRendersPerWorker, renderLimits, warmUp, settleEveryMs };
     this.#slots = Array.from({ length: workers }, (_, i) => this.#watchSlot(new WorkerSlot<Task>(i, slotOptions)));
     for (const slot of this.#slots) slot.start();
     this.#usageTimer = setInterval(() => this.#guard('the usage sampler', () => this.#sampleUsage()), this.options.usageSampleIntervalMs);
@@ -399,6 +399,7 @@ export class RenderPool extends EventEmitter<RenderPoolEvents> {
         break;
       }
       case 'ready':
+      case 'stats':
         break;
     }
     this.#dispatch();

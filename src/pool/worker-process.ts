@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { emptyNativeCounts } from '../render/native-kinds.js';
 import { readProcessUsage, type ProcessUsage } from './process-usage.js';
-import { RENDER_LIMITS_ENV, WARM_UP_ENV, type PoolToWorkerMessage, type WorkerStats, type WorkerToPoolMessage } from './protocol.js';
+import { RENDER_LIMITS_ENV, SETTLE_EVERY_ENV, WARM_UP_ENV, type PoolToWorkerMessage, type WorkerStats, type WorkerToPoolMessage } from './protocol.js';
 import type { WarmUp } from '../diagnostics/warm-up.js';
 
 /** Why the pool ended a worker itself. */
@@ -39,6 +39,7 @@ export interface WorkerProcessOptions {
   renderLimits: object;
   /** When its warm-up is over (passed in its environment). */
   warmUp: WarmUp;
+  settleEveryMs: number;
 }
 
 const WORKER_MAIN = new URL('./worker-main.js', import.meta.url);
@@ -62,6 +63,9 @@ export const EMPTY_WORKER_STATS: Readonly<WorkerStats> = Object.freeze({
   arrayBuffersBytes: 0,
   rssBytes: 0,
   heapPostGcBytes: undefined,
+  settledHeapBytes: undefined,
+  settledCodeBytes: undefined,
+  settledExternalBytes: undefined,
   liveCharts: 0,
   liveSandboxes: 0,
   leakedCharts: 0,
@@ -251,7 +255,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
 export const MALLOC_SETTINGS = Object.freeze({ MALLOC_TRIM_THRESHOLD_: '4194304', MALLOC_MMAP_THRESHOLD_: '4194304' });
 
 /** The parent's environment, with MALLOC_SETTINGS unless the operator chose otherwise. */
-function workerEnvironment({ slot, renderLimits, warmUp }: WorkerProcessOptions): NodeJS.ProcessEnv {
+function workerEnvironment({ slot, renderLimits, warmUp, settleEveryMs }: WorkerProcessOptions): NodeJS.ProcessEnv {
   return {
     ...process.env,
     MALLOC_TRIM_THRESHOLD_: process.env.MALLOC_TRIM_THRESHOLD_ ?? MALLOC_SETTINGS.MALLOC_TRIM_THRESHOLD_,
@@ -259,5 +263,6 @@ function workerEnvironment({ slot, renderLimits, warmUp }: WorkerProcessOptions)
     CHARTD_WORKER_SLOT: String(slot),
     [RENDER_LIMITS_ENV]: JSON.stringify(renderLimits),
     [WARM_UP_ENV]: JSON.stringify(warmUp),
+    [SETTLE_EVERY_ENV]: String(settleEveryMs),
   };
 }

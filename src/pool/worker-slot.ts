@@ -26,6 +26,7 @@ export interface SlotOptions {
   execArgv: readonly string[];
   renderLimits: object;
   warmUp: WarmUp;
+  settleEveryMs: number;
   exitGraceMs: number;
   maxRendersPerWorker: number;
 }
@@ -109,8 +110,8 @@ export class WorkerSlot<T> extends EventEmitter<WorkerSlotEvents<T>> {
     }
     let worker: WorkerProcess;
     try {
-      const { heapLimitMb, execArgv, renderLimits, warmUp } = this.#options;
-      worker = new WorkerProcess({ id: nextWorkerId++, slot: this.index, heapLimitMb, execArgv, renderLimits, warmUp });
+      const { heapLimitMb, execArgv, renderLimits, warmUp, settleEveryMs } = this.#options;
+      worker = new WorkerProcess({ id: nextWorkerId++, slot: this.index, heapLimitMb, execArgv, renderLimits, warmUp, settleEveryMs });
     } catch (error) {
       // fork() itself threw (out of descriptors or processes): try again later, with backoff.
       this.emit('fault', 'starting a worker', error);

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { createServer } from 'node:http';
 import type { Server } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { ChartdError } from '../errors.js';
@@ -8,6 +9,7 @@ import type { LeakMonitor } from '../diagnostics/leak-monitor.js';
 import type { ServiceMetrics } from '../diagnostics/metrics.js';
 import type { RenderCache } from './render-cache.js';
 import { frameworkErrorHandler, fromFastifyError, sendError } from './error-reply.js';
+import { missingHost } from './host-header.js';
 import { registerCaptureRoutes } from './routes/admin-captures.js';
 import { registerWorkerRoutes } from './routes/admin-workers.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -38,8 +40,18 @@ export async function buildAdminApp(deps: AdminDependencies): Promise<FastifyIns
     loggerInstance: deps.logger.child({ listener: 'admin' }),
     logController: new LogController({ disableRequestLogging: true }),
     frameworkErrors: frameworkErrorHandler('never'),
+    // As on the public listener: a request without Host gets chartd's coded 400 (below), not Node's bare one.
+    serverFactory: (handler) => createServer({ requireHostHeader: false }, handler),
   });
   const errorOptions = { errorImages: 'never' as const };
+
+  app.addHook('onRequest', async (request, reply) => {
+    const refusal = missingHost(request.raw);
+    if (refusal) {
+      reply.header('Connection', 'close');
+      throw refusal;
+    }
+  });
 
   if (options.adminToken) {
     const expected = Buffer.from(`Bearer ${options.adminToken}`);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import { ChartdError } from '../errors.js';
 import type { RenderPool } from '../pool/render-pool.js';
@@ -16,6 +16,7 @@ import { handleClientError } from './client-error.js';
 import { keepAddressHops } from './forwarded-for.js';
 import { guardConnections, isRefusedConnection } from './connection-guard.js';
 import { frameworkErrorHandler, fromFastifyError, sendError } from './error-reply.js';
+import { missingHost } from './host-header.js';
 import { writeRawError } from './raw-error.js';
 import { registerChartRoutes } from './routes/chart.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -83,6 +84,20 @@ const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000;
 /** The public HTTP API: /chart, /qr, /gchart, /healthz, /readyz. Nothing operational is served here. */
 export async function buildApp({ options, pool, budget, cache, store, observeRequest, observeSend, countDroppedAnswer, draining, apiKeys, onRateLimitStoreError }: AppDependencies): Promise<FastifyInstance> {
   const connectionCap = resolveConnectionCap(options);
+  /** Every request's one log line and its count in chartd_requests_total. */
+  const completeRequest = (request: FastifyRequest, reply: FastifyReply): void => {
+    observeRequest?.(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000, request.chartd.code);
+    request.log.info(
+      {
+        method: request.method,
+        url: truncateUrl(request.url),
+        statusCode: reply.statusCode,
+        durationMs: roundTo(reply.elapsedTime, 2),
+        ...request.chartd,
+      },
+      'request completed',
+    );
+  };
   const app = Fastify({
     logger: { level: options.logLevel, base: { service: 'chartd' } },
     // One log line per request is written by our own onResponse hook.
@@ -99,7 +114,8 @@ export async function buildApp({ options, pool, budget, cache, store, observeReq
     routerOptions: { querystringParser: parseQueryString },
     clientErrorHandler: handleClientError,
     // A bad percent-escape in the path, a path parameter too long: chartd's codes, not fastify's FST_ERR_*.
-    frameworkErrors: frameworkErrorHandler(options.errorImages),
+    // Fastify runs no hooks for these: the request's one log line and its count are written when the answer is sent.
+    frameworkErrors: frameworkErrorHandler(options.errorImages, (request, reply) => reply.raw.once('finish', () => completeRequest(request, reply))),
     serverFactory: (fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void) => {
       const trusting = toTrustProxy(options.trustProxy) !== false;
       const handler = trusting
@@ -173,19 +189,7 @@ export async function buildApp({ options, pool, budget, cache, store, observeReq
     watchSend(response, options.sendTimeoutMs, Number(reply.getHeader('content-length') ?? 0), droppedAnswers);
   });
   app.addHook('onClose', async () => droppedAnswers.close());
-  app.addHook('onResponse', async (request, reply) => {
-    observeRequest?.(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000, request.chartd.code);
-    request.log.info(
-      {
-        method: request.method,
-        url: truncateUrl(request.url),
-        statusCode: reply.statusCode,
-        durationMs: roundTo(reply.elapsedTime, 2),
-        ...request.chartd,
-      },
-      'request completed',
-    );
-  });
+  app.addHook('onResponse', async (request, reply) => completeRequest(request, reply));
 
   registerApiKeyHooks(app, apiKeys);
   // The limit of a request's client: its API key's, else --rate-limit; 0 is no limit.
@@ -312,10 +316,7 @@ function protocolRefusal(raw: IncomingMessage): ChartdError | undefined {
   if (expectation !== undefined) {
     return new ChartdError('EXPECTATION_FAILED', `Expect: ${expectation.slice(0, 64)} is not supported; only Expect: 100-continue is`);
   }
-  if (raw.headers.host === undefined && !(raw.httpVersionMajor === 1 && raw.httpVersionMinor === 0)) {
-    return new ChartdError('REQUEST_INVALID', 'HTTP/1.1 needs a Host header');
-  }
-  return undefined;
+  return missingHost(raw);
 }
 
 /** --trust-proxy as fastify takes it: off, everything, a hop count, or addresses and CIDR ranges. */

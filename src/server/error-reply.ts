@@ -49,11 +49,12 @@ export function fromFastifyError(error: unknown): ChartdError {
  * percent-escape in the path, a path parameter over its length), answered in chartd's
  * shape instead of fastify's own body with its FST_ERR_* code. No hook has run yet.
  */
-export function frameworkErrorHandler(errorImages: ErrorImageMode) {
+export function frameworkErrorHandler(errorImages: ErrorImageMode, onAnswer?: (request: FastifyRequest, reply: FastifyReply) => void) {
   return (error: Error, request: FastifyRequest, reply: FastifyReply): void => {
     const chartdError = fromFastifyError(error);
-    // The public app's hooks read request.chartd (the one log line, metrics).
+    // The public app's log line and metrics read request.chartd.
     (request as { chartd?: { code?: string } }).chartd = { code: chartdError.code };
+    onAnswer?.(request, reply);
     void sendError(request, reply, chartdError, { errorImages });
   };
 }

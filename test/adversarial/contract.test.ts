@@ -160,6 +160,14 @@ describe('issue 9: requests refused before routing answer in chartd\'s shape, wi
       assert.equal(codeOf(data), 'REQUEST_INVALID', path);
       assert.doesNotMatch(data, /FST_ERR/, path);
     }
+    // Fastify runs no hooks for these: chartd still counts each (and logs it, from the same place).
+    const unmatched400 = async () => {
+      const text = await (await fetch(`${service.adminUrl}/metrics`)).text();
+      return Number(/^chartd_requests_total\{route="unmatched",method="GET",status="400"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    };
+    const counted = await unmatched400();
+    await rawExchange(service.url, 'GET /%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await waitFor('the refused request to be counted', async () => (await unmatched400()) === counted + 1);
   });
 
   test('every 4xx fastify error a request can cause maps to a documented chartd code', async () => {
@@ -175,11 +183,16 @@ describe('issue 9: requests refused before routing answer in chartd\'s shape, wi
     }
   });
 
-  test('HTTP/1.1 without Host is 400 REQUEST_INVALID with a body (HTTP/1.0 needs none); CONNECT is 400 and closed', async () => {
+  test('HTTP/1.1 without Host is 400 REQUEST_INVALID with a body on both listeners (HTTP/1.0 needs none); CONNECT is 400 and closed', async () => {
     const noHost = await rawExchange(service.url, 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n');
     assert.match(noHost.data, /^HTTP\/1\.1 400 /);
     assert.equal(codeOf(noHost.data), 'REQUEST_INVALID');
     assert.match(noHost.data, /needs a Host header/);
+    // The admin listener too (Node's own check gave a bare 400 with no body there).
+    const adminNoHost = await rawExchange(service.adminUrl, 'GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n');
+    assert.match(adminNoHost.data, /^HTTP\/1\.1 400 /);
+    assert.equal(codeOf(adminNoHost.data), 'REQUEST_INVALID', adminNoHost.data.slice(0, 300));
+    assert.match((await rawExchange(service.adminUrl, 'GET /healthz HTTP/1.0\r\n\r\n')).data, /^HTTP\/1\.1 200 /);
     assert.match((await rawExchange(service.url, 'GET /healthz HTTP/1.0\r\n\r\n')).data, /^HTTP\/1\.1 200 /);
     const tunnel = await rawExchange(service.url, 'CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n');
     assert.ok(tunnel.closed, 'the socket is closed');

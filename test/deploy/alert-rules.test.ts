@@ -214,7 +214,7 @@ test('the Grafana dashboard is valid JSON and uses only metrics that chartd expo
   for (const name of used) {
     assert.ok(isKnown(name, known), `${DASHBOARD} queries ${name}, which is neither in docs/METRICS.md nor a prom-client default metric`);
   }
-  for (const required of ['chartd_requests_total', 'chartd_render_duration_seconds_bucket', 'chartd_queue_depth', 'chartd_worker_heap_post_gc_bytes', 'chartd_leak_growth_ratio_per_hour', 'chartd_worker_restarts_total', 'process_resident_memory_bytes']) {
+  for (const required of ['chartd_requests_total', 'chartd_render_duration_seconds_bucket', 'chartd_queue_depth', 'chartd_worker_heap_settled_bytes', 'chartd_worker_heap_code_bytes', 'chartd_worker_external_settled_bytes', 'chartd_leak_growth_ratio_per_hour', 'chartd_worker_restarts_total', 'process_resident_memory_bytes']) {
     assert.ok(used.has(required), `the dashboard does not show ${required}`);
   }
 });

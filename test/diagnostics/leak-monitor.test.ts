@@ -4,15 +4,14 @@ import { LeakMonitor } from '../../src/diagnostics/leak-monitor.js';
 import { createRenderJob, createRenderPool } from '../../src/index.js';
 import { FAULT_HOOKS_URL } from '../helpers/server.js';
 import { collectingLogger } from '../helpers/logs.js';
+import { sleep } from '../helpers/wait.js';
 
 const MINUTE = 60_000;
-/**
- * Renders between samples. Post-GC heap readings step only at major GCs, which V8 runs rarely
- * at this rate: a staircase of two or three steps has a median pairwise slope of 0, and the leak
- * went unflagged on a busy CI machine. The leaking worker therefore collects after each leak.
- */
+/** Renders between samples: each simulated minute, the leaking worker keeps 12 MB more. */
 const RENDERS_PER_MINUTE = 6;
 const LEAK_BYTES_PER_RENDER = 2_000_000;
+/** Long enough for a worker that settles every 100 ms to have settled after the last render. */
+const SETTLE_WAIT_MS = 400;
 
 const job = (leakBytes?: number) =>
   createRenderJob({
@@ -26,7 +25,8 @@ const job = (leakBytes?: number) =>
 
 async function runMonitored(leakBytes: number | undefined) {
   // --expose-gc: the fault hook collects after each leak (see RENDERS_PER_MINUTE).
-  const pool = createRenderPool({ workers: 1, workerHeapLimitMb: 512, workerExecArgv: ['--expose-gc', '--import', FAULT_HOOKS_URL] });
+  // The worker settles its memory every 100 ms of real time, and each simulated minute waits for it (SETTLE_WAIT_MS).
+  const pool = createRenderPool({ workers: 1, workerHeapLimitMb: 512, workerExecArgv: ['--expose-gc', '--import', FAULT_HOOKS_URL], settleEveryMs: 100 });
   await pool.ready();
   const { log, warnings } = collectingLogger();
   const monitor = new LeakMonitor({
@@ -38,10 +38,11 @@ async function runMonitored(leakBytes: number | undefined) {
   try {
     // Simulated clock: one sample a "minute", real renders in between. A verdict needs 2 minutes
     // of warm-up and at least 6 of samples; 14 minutes leave a recycled worker's successor no time for one.
-    // minSamples is 6, not the default 12: a worker reports no post-GC heap until its first major GC,
+    // minSamples is 6, not the default 12: a worker reports no settled heap until it has settled once,
     // so on a busy machine the first samples can be missing, and 12 of 13 left no margin.
     for (let minute = 0; minute <= 14; minute++) {
       for (let i = 0; i < RENDERS_PER_MINUTE; i++) await pool.run(job(leakBytes));
+      await sleep(SETTLE_WAIT_MS);
       monitor.sample(minute * MINUTE);
     }
     // Heap only: the simulated clock turns a fresh process's first hundred renders into half an
@@ -76,4 +77,33 @@ test('a worker under steady load is not flagged', async () => {
   const worker = states.find((state) => state.thread === 'worker-0' && state.signal === 'heap');
   assert.ok(worker);
   assert.equal(worker.estimate.suspected, false);
+});
+
+test("a worker's settled readings count what it keeps, not its garbage: 20 kept 256 KiB Buffers add 5 MiB, 20 clean renders next to nothing", async () => {
+  const pool = createRenderPool({ workers: 1, workerExecArgv: ['--import', FAULT_HOOKS_URL], settleEveryMs: 100 });
+  try {
+    await pool.ready();
+    const settled = async () => {
+      await sleep(SETTLE_WAIT_MS);
+      const [worker] = pool.stats().workers;
+      assert.ok(worker?.settledHeapBytes !== undefined && worker.settledExternalBytes !== undefined && worker.settledCodeBytes !== undefined, JSON.stringify(worker));
+      return { data: worker.settledHeapBytes - worker.settledCodeBytes, code: worker.settledCodeBytes, external: worker.settledExternalBytes, rawExternal: worker.externalBytes };
+    };
+    const bufferJob = () =>
+      createRenderJob({ chart: { type: 'bar', data: { labels: ['a'], datasets: [{ data: [1] }] }, options: { plugins: { chartdTest: { leakExternalBytes: 256 * 1024 } } } }, devicePixelRatio: 1 });
+    for (let i = 0; i < 5; i++) await pool.run(job());
+    const before = await settled();
+    for (let i = 0; i < 20; i++) await pool.run(job());
+    const clean = await settled();
+    for (let i = 0; i < 20; i++) await pool.run(bufferJob());
+    const leaked = await settled();
+    // Without the forced GC, external memory also counts the images of renders not yet collected.
+    const grown = leaked.external - clean.external;
+    assert.ok(Math.abs(grown - 20 * 256 * 1024) < 64 * 1024, `settled external grew ${grown} bytes for 5,242,880 kept`);
+    assert.ok(Math.abs(clean.external - before.external) < 64 * 1024, `20 clean renders moved settled external by ${clean.external - before.external}`);
+    assert.ok(Math.abs(clean.data - before.data) < 512 * 1024, `20 clean renders moved the settled heap (code aside) by ${clean.data - before.data}`);
+    assert.ok(before.code > 1_000_000 && before.code < before.data, `code ${before.code} of data ${before.data}`);
+  } finally {
+    await pool.close();
+  }
 });

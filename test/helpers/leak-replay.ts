@@ -2,7 +2,7 @@
  * Replays a recorded run of chartd (test/fixtures/leak-series/*.json, written by
  * scripts/record-memory-series.js from a real service under load) through the
  * leak monitor: at each sampling time, the pool's workers as the recording saw
- * them on /metrics (slot, age, renders, post-GC heap, external and resident
+ * them on /metrics (slot, age, renders, settled heap and external memory, resident
  * memory, native objects and bytes by kind when the recording has them: 0 in
  * those made before the census) and the main process's heap and RSS. A worker whose age went down was
  * replaced: it gets a new id, as the pool gives it.
@@ -74,8 +74,9 @@ export function replay(
     slot,
     age: read('chartd_worker_age_seconds', slot),
     renders: read('chartd_worker_renders', slot),
-    heap: read('chartd_worker_heap_post_gc_bytes', slot),
-    external: read('chartd_worker_external_bytes', slot),
+    heap: read('chartd_worker_heap_settled_bytes', slot),
+    code: read('chartd_worker_heap_code_bytes', slot),
+    external: read('chartd_worker_external_settled_bytes', slot),
     resident: read('chartd_worker_resident_bytes', slot),
     native: NATIVE_KINDS.map((kind) => ({
       kind,
@@ -131,7 +132,7 @@ export function replay(
       const external = slot.external.get(t);
       const resident = slot.resident.get(t);
       // Absent from a scrape: starting or retiring, which the monitor skips anyway.
-      if (age === undefined || external === undefined || resident === undefined) continue;
+      if (age === undefined || resident === undefined) continue;
       if (age < slot.lastAge) {
         slot.id += slots.length;
         slot.replacements++;
@@ -145,9 +146,11 @@ export function replay(
         state: 'idle',
         renders: slot.renders.get(t) ?? 0,
         ageMs: age * 1000,
-        heapPostGcBytes: heap,
+        settledHeapBytes: heap,
+        settledCodeBytes: slot.code.get(t),
+        settledExternalBytes: external,
         heapUsedBytes: heap ?? 0,
-        externalBytes: external,
+        externalBytes: external ?? 0,
         residentBytes: resident,
         native,
       } as WorkerInfo);
