@@ -10,9 +10,10 @@ import { collectGarbage } from './profilers.js';
  * A major GC that V8 starts on its own leaves old-generation garbage and what
  * was allocated while it marked; a worker's post-GC heap read that way wandered
  * by megabytes and climbed 1.2 KB per render for thousands of renders, so only a
- * leak of ~17 MB/h showed within 10 minutes. After a forced full GC the same
- * worker's heap holds still within ~0.1 MB, which is what lets a leak of a few MB
- * an hour show (docs/LEAKS.md, "How long a verdict takes").
+ * leak of ~17 MB/h showed within 10 minutes. After a forced full GC, code left
+ * out, a clean worker's heap held within 0.23 MiB for 10 minutes (the clean server
+ * of test/e2e/leak.e2e.ts), which is what lets a leak of a few MB an hour show
+ * (docs/LEAKS.md, "How long a verdict takes").
  */
 export interface SettledMemory {
   heapBytes: number;
