@@ -186,7 +186,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'adminHost', flag: 'admin-host', env: 'CHARTD_ADMIN_HOST', kind: 'string', description: 'admin listen address (a token is required unless loopback)' },
   { key: 'adminToken', flag: 'admin-token', env: 'CHARTD_ADMIN_TOKEN', kind: 'string', description: 'bearer token for the admin port (health checks excepted)' },
   { key: 'leakWindowMs', flag: 'leak-window', env: 'CHARTD_LEAK_WINDOW_MS', kind: 'integer', min: 1000, description: 'leak detector sliding window, ms' },
-  { key: 'leakIntervalMs', flag: 'leak-interval', env: 'CHARTD_LEAK_INTERVAL_MS', kind: 'integer', min: 100, description: 'leak detector sampling interval, and how often a rendering worker forces a full GC to read its settled memory, ms' },
+  { key: 'leakIntervalMs', flag: 'leak-interval', env: 'CHARTD_LEAK_INTERVAL_MS', kind: 'integer', min: 100, description: 'leak detector sampling interval, and how often a rendering worker forces a full GC to read its settled memory (at most once a second), ms' },
   { key: 'leakThresholdPercent', flag: 'leak-threshold', env: 'CHARTD_LEAK_THRESHOLD_PERCENT', kind: 'integer', min: 1, description: 'memory growth per hour (% of baseline) that the leak detector flags' },
   { key: 'leakRecycle', flag: 'leak-recycle', env: 'CHARTD_LEAK_RECYCLE', kind: 'enum', values: ['on', 'off'], description: 'recycle a worker the leak detector flags' },
   { key: 'signingKeys', flag: 'signing-keys', env: 'CHARTD_SIGNING_KEYS_FILE', kind: 'string', description: 'JSON file of signing accounts {"accounts":[{"id":"acme","keys":["..."]}]}: signed URLs (sig, signature) are verified against them; the first key signs, any verifies' },

@@ -17,6 +17,9 @@ import type { ChartStore } from './store/chart-store.js';
 import { openChartStore } from './store/open-store.js';
 import { CHARTD_VERSION } from './version.js';
 
+/** The most often a worker forces a full GC for the leak detector, ms. */
+const MIN_SETTLE_EVERY_MS = 1_000;
+
 /** What only code (tests, benchmarks, embedders) may set: never a flag, never a request. */
 export interface ServiceInternals {
   /** Extra Node.js flags for the render worker processes (e.g. `--import` of instrumentation). */
@@ -78,8 +81,10 @@ export async function startService(options: ServiceOptions, internals: ServiceIn
     workerExecArgv: internals.workerExecArgv ?? [],
     renderLimits: { maxOutputBytes: resolveOutputLimits(options.maxOutput), allowScripts: options.scripts === 'on' },
     warmUp,
-    // The worker's settled readings are what the leak detector samples: as often as it samples.
-    settleEveryMs: options.leakIntervalMs,
+    // The worker's settled readings are what the leak detector samples: as often as it samples, but
+    // never more than once a second (a reading costs ~30 ms of the worker's time; a faster
+    // --leak-interval reads the same reading again).
+    settleEveryMs: Math.max(options.leakIntervalMs, MIN_SETTLE_EVERY_MS),
   });
   // Fair use: one client may hold this share of the workers' time while others wait (an API key: its own share).
   // Per replica: it shares out this replica's workers among the clients waiting for them (docs/OPERATIONS.md).

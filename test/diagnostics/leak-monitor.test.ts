@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LeakMonitor } from '../../src/diagnostics/leak-monitor.js';
 import { createRenderJob, createRenderPool } from '../../src/index.js';
-import { FAULT_HOOKS_URL } from '../helpers/server.js';
+import { FAULT_HOOKS_URL, startTestService } from '../helpers/server.js';
 import { collectingLogger } from '../helpers/logs.js';
 import { sleep } from '../helpers/wait.js';
 
@@ -105,5 +105,14 @@ test("a worker's settled readings count what it keeps, not its garbage: 20 kept 
     assert.ok(before.code > 1_000_000 && before.code < before.data, `code ${before.code} of data ${before.data}`);
   } finally {
     await pool.close();
+  }
+});
+
+test('a --leak-interval under a second does not make the workers collect more often than once a second', async () => {
+  const service = await startTestService({ workers: 1, leakIntervalMs: 100 });
+  try {
+    assert.equal(service.pool.options.settleEveryMs, 1_000);
+  } finally {
+    await service.close();
   }
 });
