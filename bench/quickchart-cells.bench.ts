@@ -1,16 +1,24 @@
 /**
  * chartd over HTTP in the cells QuickChart 1.8.1 was measured in (issue 12):
  * POST /chart of a 100-point line at 400x300, devicePixelRatio 2 (an 800x600
- * PNG), closed-loop autocannon, one chartd with default options started as a
- * child process. Every request is a different chart (a counter in the dataset
- * label) so the render cache cannot answer it, except in the "repeated" cell,
- * which sends one chart again and again, as e-mail and chat embeds do.
+ * PNG), closed-loop clients, one chartd with default options started as a child
+ * process. Every request is a different chart (a counter in the dataset label)
+ * so the render cache cannot answer it, except in the "repeated" cell, which
+ * sends one chart again and again, as e-mail and chat embeds do.
  *
- * QuickChart cannot be installed here (its node-canvas build downloads binaries),
- * so its column is the issue's figures, measured back to back on a machine of
- * this kind; ratios against them hold only on such a machine.
+ * The client is wrk (installed from Debian's packages when missing, bench/load/wrk.ts),
+ * or autocannon where wrk cannot be had. With QUICKCHART_URL (a QuickChart
+ * server on this machine, e.g. http://127.0.0.1:3900/) each cell is measured on
+ * QuickChart and then on chartd, back to back, and the ratio is of those two;
+ * without it the QuickChart column is the issue's figures, measured on a machine
+ * of this kind, and ratios against them hold only on such a machine.
  *
- * Knobs: BENCH_SECONDS (per cell, default 10). Run: npm run bench:cells
+ * chartd's CPU per request (main process and workers, from /proc) is printed
+ * beside each cell, and QuickChart's with QUICKCHART_PID: where the time goes,
+ * not only how many requests fit.
+ *
+ * Knobs: BENCH_SECONDS (per cell, default 10), QUICKCHART_URL, QUICKCHART_PID,
+ * BENCH_CLIENT=autocannon. Run: npm run bench:cells
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -20,6 +28,9 @@ import { describeMachine, printTable } from './machine.js';
 import { percentileOf } from './load/stats.js';
 import { spawnServer } from './load/server-process.js';
 import { MALLOC_SETTINGS } from '../src/pool/worker-process.js';
+import { ProcessTree } from './load/process-tree.js';
+import { ensureWrk, runWrk } from './load/wrk.js';
+import { readFile } from 'node:fs/promises';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const REPO_ROOT = new URL('../..', import.meta.url).pathname;
@@ -73,11 +84,45 @@ function bodyTemplate(request: RenderRequest): [before: string, after: string] {
   return [text.slice(0, at), text.slice(at)];
 }
 
-async function runCell(url: string, cell: Cell): Promise<{ rps: number; p50: number; p99: number; errors: number; bytes: number }> {
+interface Measured {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  bytes: number;
+  /** CPU milliseconds per request of the server's process tree, when its pid is known. */
+  cpuMs: number | undefined;
+}
+
+const QUICKCHART_URL = process.env.QUICKCHART_URL ? new URL('chart', process.env.QUICKCHART_URL).href : undefined;
+const QUICKCHART_PID = process.env.QUICKCHART_PID ? Number(process.env.QUICKCHART_PID) : undefined;
+const USE_WRK = process.env.BENCH_CLIENT !== 'autocannon' && ensureWrk();
+const UNIQUE_MARKER = '"series 0';
+
+async function runCell(url: string, cell: Cell, pid: number | undefined): Promise<Measured> {
+  const tree = pid === undefined ? undefined : new ProcessTree(pid);
+  const cpuBefore = tree ? await treeCpuMs(tree) : 0;
+  const load = USE_WRK ? await loadWithWrk(url, cell) : await loadWithAutocannon(url, cell);
+  const cpuMs = tree && load.requests > 0 ? ((await treeCpuMs(tree)) - cpuBefore) / load.requests : undefined;
+  return { ...load, cpuMs };
+}
+
+async function loadWithWrk(url: string, cell: Cell): Promise<Omit<Measured, 'cpuMs'> & { requests: number }> {
+  const result = await runWrk({
+    url,
+    body: JSON.stringify(cell.request),
+    connections: cell.connections,
+    seconds: SECONDS,
+    ...(cell.repeated ? {} : { uniqueMarker: UNIQUE_MARKER }),
+  });
+  return { rps: result.rps, p50: result.p50, p99: result.p99, errors: result.errors, bytes: result.bytesPerResponse, requests: result.requests };
+}
+
+async function loadWithAutocannon(url: string, cell: Cell): Promise<Omit<Measured, 'cpuMs'> & { requests: number }> {
   const [before, after] = bodyTemplate(cell.request);
   let counter = 0;
   const result = await loadAutocannon()({
-    url: `${url}chart`,
+    url,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     connections: cell.connections,
@@ -92,7 +137,19 @@ async function runCell(url: string, cell: Cell): Promise<{ rps: number; p50: num
     p99: result.latency.p99,
     errors: result.errors + result.non2xx + result.timeouts,
     bytes: result.requests.total > 0 ? Math.round(result.throughput.total / result.requests.total) : 0,
+    requests: result.requests.total,
   };
+}
+
+/** User and system CPU of a process and its children so far, milliseconds (/proc/PID/stat, in clock ticks of 10 ms). */
+async function treeCpuMs(tree: ProcessTree): Promise<number> {
+  let ticks = 0;
+  for (const pid of [tree.pid, ...(await tree.children(true))]) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'latin1').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  }
+  return ticks * 10;
 }
 
 /** One thread, the library's whole render path: the floor an HTTP request is compared with. */
@@ -108,7 +165,9 @@ async function inProcessMs(request: RenderRequest): Promise<number> {
   return percentileOf(times, 50);
 }
 
-console.log(`chartd against QuickChart's cells: ${describeMachine()}; chartd with default options (2 workers, render cache on), ${SECONDS} s per cell\n`);
+const client = USE_WRK ? 'wrk (1 thread)' : 'autocannon';
+const against = QUICKCHART_URL ? `QuickChart at ${QUICKCHART_URL}, measured in the same run before each chartd cell` : "QuickChart's figures from issue 12";
+console.log(`chartd against QuickChart's cells: ${describeMachine()}; chartd with default options (2 workers, render cache on), ${client}, ${SECONDS} s per cell; ${against}\n`);
 const floorMs = await inProcessMs(LINE);
 const server = await spawnServer({
   args: [join(REPO_ROOT, 'bin', 'chartd.js'), 'serve', '--port', '0', '--admin-port', '0'],
@@ -117,24 +176,33 @@ const server = await spawnServer({
 });
 const rows: Array<Array<string | number>> = [];
 let concurrencyOneP50 = 0;
+const format = (value: number | undefined, digits = 1) => (value === undefined || Number.isNaN(value) ? '' : value.toFixed(digits));
 try {
   for (const cell of CELLS) {
-    const measured = await runCell(server.url.href, cell);
+    // QuickChart 1.8 answers webp and jpeg with a PNG: only the cells it was measured in are compared.
+    const quickchart = QUICKCHART_URL && cell.quickchart ? await runCell(QUICKCHART_URL, cell, QUICKCHART_PID) : undefined;
+    const measured = await runCell(new URL('chart', server.url).href, cell, server.pid);
     if (cell.name === 'PNG' && cell.connections === 1) concurrencyOneP50 = measured.p50;
+    const baseline = quickchart ? { rps: quickchart.rps, p99: quickchart.p99 } : cell.quickchart;
     rows.push([
       cell.name,
       cell.connections,
-      cell.quickchart?.rps ?? '',
-      measured.rps.toFixed(1),
-      cell.quickchart ? `${(measured.rps / cell.quickchart.rps).toFixed(2)}x` : '',
-      cell.quickchart?.p99 ?? '',
-      measured.p99,
-      measured.errors,
-      measured.bytes,
+      format(baseline?.rps),
+      format(measured.rps),
+      baseline ? `${(measured.rps / baseline.rps).toFixed(2)}x` : '',
+      format(baseline?.p99, 0),
+      format(measured.p99, 0),
+      format(quickchart?.cpuMs, 2),
+      format(measured.cpuMs, 2),
+      measured.errors + (quickchart?.errors ?? 0),
+      quickchart ? `${quickchart.bytes} / ${measured.bytes}` : measured.bytes,
     ]);
   }
 } finally {
   await server.stop();
 }
-printTable(['cell', 'concurrency', 'QuickChart req/s', 'chartd req/s', 'ratio', 'QC p99 ms', 'chartd p99 ms', 'errors', 'bytes/response'], rows);
+printTable(
+  ['cell', 'concurrency', 'QuickChart req/s', 'chartd req/s', 'ratio', 'QC p99 ms', 'chartd p99 ms', 'QC CPU ms/req', 'chartd CPU ms/req', 'errors', 'bytes/response'],
+  rows,
+);
 console.log(`\nIn process, one thread, the same PNG: p50 ${floorMs.toFixed(2)} ms per render; over HTTP at concurrency 1: p50 ${concurrencyOneP50} ms (${(concurrencyOneP50 / floorMs).toFixed(2)}x)`);

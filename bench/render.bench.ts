@@ -8,7 +8,7 @@ import { createCanvas } from '@napi-rs/canvas';
 import { createRenderJob, renderJob } from '../src/index.js';
 import { prepareChartConfig } from '../src/render/chartjs/prepare-config.js';
 import { getChartJsRuntime } from '../src/render/chartjs/runtimes.js';
-import { encodePng, encodePngWithSkia, encodeRaster, encodeWebpWithSkia } from '../src/render/encode.js';
+import { encodePng, encodePngWithLibvips, encodePngWithSkia, encodeRaster, encodeWebpWithSkia } from '../src/render/encode.js';
 import { registerBundledFonts } from '../src/render/fonts.js';
 import { BENCH_FORMATS, SCENARIOS } from './scenarios.js';
 import { describeMachine, printTable } from './machine.js';
@@ -67,7 +67,8 @@ async function compareEncoders(): Promise<void> {
     const rows: Array<Array<string | number>> = [];
     const encoders = {
       'Skia encode("png") (baseline)': encodePngWithSkia,
-      'getImageData + libvips level 2, no filter (chartd png)': encodePng,
+      'getImageData + libvips level 2, no filter (chartd before)': encodePngWithLibvips,
+      "getImageData + Node's zlib level 1, no filter (chartd png)": encodePng,
       'Skia encode("webp", 90)': encodeWebpWithSkia,
       'getImageData + libvips webp q90 effort 0 (chartd webp)': (c: typeof canvas) => encodeRaster(c, 'webp'),
     };

@@ -1,6 +1,7 @@
 import type { Canvas } from '@napi-rs/canvas';
 import sharp, { type Sharp } from 'sharp';
 import type { OutputFormat } from './job.js';
+import { encodeRgbaPng } from './png-writer.js';
 
 /** Lossy quality: charts are flat colour and thin lines, so keep them crisp. */
 export const JPEG_QUALITY = 92;
@@ -14,12 +15,11 @@ export const JPEG_QUALITY = 92;
 export const WEBP_OPTIONS = Object.freeze({ quality: 90, effort: 0 });
 
 /**
- * PNG through libvips (sharp) at zlib level 2 with no row filtering: measured
- * 5-7.5x faster than Skia's encoder (level 6, adaptive filters) at 0.93-0.97x its
- * bytes on a 1000x600 chart (bench/RESULTS.md). Adaptive filtering alone costs
- * 20-37 ms, so it stays off.
+ * libvips' PNG at zlib level 2 with no row filtering, chartd's encoder before
+ * png-writer.ts: kept as a baseline for the benchmark. Adaptive filtering alone
+ * costs 20-37 ms, so it stays off.
  */
-export const PNG_OPTIONS = Object.freeze({ compressionLevel: 2, adaptiveFiltering: false, palette: false });
+const LIBVIPS_PNG_OPTIONS = Object.freeze({ compressionLevel: 2, adaptiveFiltering: false, palette: false });
 
 // Workers are our parallelism: one libvips thread each, and no operation cache
 // (sharp's cache keeps recent images in memory, which would look like a leak).
@@ -45,10 +45,17 @@ export function encodeRaster(canvas: Canvas, format: Exclude<OutputFormat, 'svg'
 /**
  * PNG and WebP read `getImageData`: it gives straight (un-premultiplied) RGBA,
  * which both formats store; `canvas.data()` is premultiplied and would darken
- * anti-aliased edges of a transparent chart. Both cost ~0.5 ms for 1000x600.
+ * anti-aliased edges of a transparent chart. Skia draws lazily, so this read is
+ * also where the chart is rasterised (~3 ms of an 800x600 line chart).
  */
 export function encodePng(canvas: Canvas): Promise<Buffer> {
-  return rawPixels(canvas).png(PNG_OPTIONS).toBuffer();
+  const { width, height } = canvas;
+  return encodeRgbaPng(canvas.getContext('2d').getImageData(0, 0, width, height).data, width, height);
+}
+
+/** libvips' PNG encoder (chartd's before png-writer.ts): a baseline for the benchmark. */
+export function encodePngWithLibvips(canvas: Canvas): Promise<Buffer> {
+  return rawPixels(canvas).png(LIBVIPS_PNG_OPTIONS).toBuffer();
 }
 
 /** Skia's own WebP encoder (lossy, quality 90): the baseline the benchmark compares against. */
