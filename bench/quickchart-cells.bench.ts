@@ -17,9 +17,17 @@
  * beside each cell, and QuickChart's with QUICKCHART_PID: where the time goes,
  * not only how many requests fit.
  *
- * Knobs: BENCH_SECONDS (per cell, default 10), QUICKCHART_URL, QUICKCHART_PID,
- * BENCH_CLIENT=autocannon. Run: npm run bench:cells
+ * The VM this was written on switches between two speeds about 2x apart, every
+ * 10-30 s (two idle chartd servers measured in turns switched together), so with
+ * QuickChart each cell runs in BENCH_ROUNDS short rounds (default 7 of 3 s),
+ * QuickChart and chartd back to back in each, in alternating order; the table
+ * gives the medians, and the ratio is the median of the rounds' ratios.
+ *
+ * Knobs: BENCH_SECONDS (per cell and round, default 10, or 3 with QuickChart),
+ * BENCH_ROUNDS, QUICKCHART_URL, QUICKCHART_PID, BENCH_CLIENT=autocannon.
+ * Run: npm run bench:cells
  */
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadAutocannon, type AutocannonRequest } from './load/autocannon.js';
@@ -32,7 +40,6 @@ import { ProcessTree } from './load/process-tree.js';
 import { ensureWrk, runWrk } from './load/wrk.js';
 import { readFile } from 'node:fs/promises';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const REPO_ROOT = new URL('../..', import.meta.url).pathname;
 
 function series(points: number, phase = 0): number[] {
@@ -96,6 +103,8 @@ interface Measured {
 
 const QUICKCHART_URL = process.env.QUICKCHART_URL ? new URL('chart', process.env.QUICKCHART_URL).href : undefined;
 const QUICKCHART_PID = process.env.QUICKCHART_PID ? Number(process.env.QUICKCHART_PID) : undefined;
+const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICKCHART_URL ? 3 : 10));
+const ROUNDS = QUICKCHART_URL ? Math.max(1, Number(process.env.BENCH_ROUNDS ?? 7)) : 1;
 const USE_WRK = process.env.BENCH_CLIENT !== 'autocannon' && ensureWrk();
 const UNIQUE_MARKER = '"series 0';
 
@@ -120,6 +129,8 @@ async function loadWithWrk(url: string, cell: Cell): Promise<Omit<Measured, 'cpu
 
 async function loadWithAutocannon(url: string, cell: Cell): Promise<Omit<Measured, 'cpuMs'> & { requests: number }> {
   const [before, after] = bodyTemplate(cell.request);
+  // A new id for every run: cells share a chart, and a number that started again would repeat the bodies an earlier cell had cached.
+  const run = randomUUID();
   let counter = 0;
   const result = await loadAutocannon()({
     url,
@@ -129,7 +140,7 @@ async function loadWithAutocannon(url: string, cell: Cell): Promise<Omit<Measure
     duration: SECONDS,
     ...(cell.repeated
       ? { body: before + after }
-      : { requests: [{ setupRequest: (request: AutocannonRequest) => ({ ...request, body: `${before} #${counter++}${after}` }) }] }),
+      : { requests: [{ setupRequest: (request: AutocannonRequest) => ({ ...request, body: `${before} ${run} #${counter++}${after}` }) }] }),
   });
   return {
     rps: result.requests.average,
@@ -152,6 +163,26 @@ async function treeCpuMs(tree: ProcessTree): Promise<number> {
   return ticks * 10;
 }
 
+function median(values: number[]): number {
+  const sorted = values.filter((value) => !Number.isNaN(value)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** Each figure the median of the rounds'; errors summed. */
+function medianOf(results: Measured[]): Measured {
+  const cpu = results.map((r) => r.cpuMs).filter((value): value is number => value !== undefined);
+  return {
+    rps: median(results.map((r) => r.rps)),
+    p50: median(results.map((r) => r.p50)),
+    p99: median(results.map((r) => r.p99)),
+    errors: results.reduce((sum, r) => sum + r.errors, 0),
+    bytes: Math.round(median(results.map((r) => r.bytes))),
+    cpuMs: cpu.length ? median(cpu) : undefined,
+  };
+}
+
 /** One thread, the library's whole render path: the floor an HTTP request is compared with. */
 async function inProcessMs(request: RenderRequest): Promise<number> {
   for (let i = 0; i < 10; i++) await renderJob(createRenderJob(request));
@@ -166,8 +197,8 @@ async function inProcessMs(request: RenderRequest): Promise<number> {
 }
 
 const client = USE_WRK ? 'wrk (1 thread)' : 'autocannon';
-const against = QUICKCHART_URL ? `QuickChart at ${QUICKCHART_URL}, measured in the same run before each chartd cell` : "QuickChart's figures from issue 12";
-console.log(`chartd against QuickChart's cells: ${describeMachine()}; chartd with default options (2 workers, render cache on), ${client}, ${SECONDS} s per cell; ${against}\n`);
+const against = QUICKCHART_URL ? `QuickChart at ${QUICKCHART_URL}, measured in the same run, cell by cell, alternating with chartd` : "QuickChart's figures from issue 12";
+console.log(`chartd against QuickChart's cells: ${describeMachine()}; chartd with default options (2 workers, render cache on), ${client}, ${SECONDS} s per cell${ROUNDS > 1 ? ` and round, ${ROUNDS} rounds` : ''}; ${against}\n`);
 const floorMs = await inProcessMs(LINE);
 const server = await spawnServer({
   args: [join(REPO_ROOT, 'bin', 'chartd.js'), 'serve', '--port', '0', '--admin-port', '0'],
@@ -180,16 +211,30 @@ const format = (value: number | undefined, digits = 1) => (value === undefined |
 try {
   for (const cell of CELLS) {
     // QuickChart 1.8 answers webp and jpeg with a PNG: only the cells it was measured in are compared.
-    const quickchart = QUICKCHART_URL && cell.quickchart ? await runCell(QUICKCHART_URL, cell, QUICKCHART_PID) : undefined;
-    const measured = await runCell(new URL('chart', server.url).href, cell, server.pid);
+    const compare = QUICKCHART_URL !== undefined && cell.quickchart !== undefined;
+    const rounds: Array<{ quickchart: Measured | undefined; chartd: Measured }> = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const onQuickChart = async () => (compare ? await runCell(QUICKCHART_URL!, cell, QUICKCHART_PID) : undefined);
+      const onChartd = () => runCell(new URL('chart', server.url).href, cell, server.pid);
+      if (round % 2 === 0) {
+        const quickchart = await onQuickChart();
+        rounds.push({ quickchart, chartd: await onChartd() });
+      } else {
+        const chartd = await onChartd();
+        rounds.push({ quickchart: await onQuickChart(), chartd });
+      }
+    }
+    const measured = medianOf(rounds.map((r) => r.chartd));
+    const quickchart = compare ? medianOf(rounds.map((r) => r.quickchart!)) : undefined;
     if (cell.name === 'PNG' && cell.connections === 1) concurrencyOneP50 = measured.p50;
     const baseline = quickchart ? { rps: quickchart.rps, p99: quickchart.p99 } : cell.quickchart;
+    const ratio = compare ? median(rounds.map((r) => r.chartd.rps / r.quickchart!.rps)) : baseline ? measured.rps / baseline.rps : undefined;
     rows.push([
       cell.name,
       cell.connections,
       format(baseline?.rps),
       format(measured.rps),
-      baseline ? `${(measured.rps / baseline.rps).toFixed(2)}x` : '',
+      ratio === undefined ? '' : `${ratio.toFixed(2)}x${compare && ROUNDS > 1 ? ` (${rounds.map((r) => (r.chartd.rps / r.quickchart!.rps).toFixed(2)).join(', ')})` : ''}`,
       format(baseline?.p99, 0),
       format(measured.p99, 0),
       format(quickchart?.cpuMs, 2),

@@ -2,6 +2,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 
 /**
@@ -15,7 +16,13 @@ const run = promisify(execFile);
 
 export interface WrkCell {
   url: string;
-  /** The JSON body; with `uniqueMarker`, each request puts its own number after the marker's first occurrence. */
+  /**
+   * The JSON body; with `uniqueMarker`, each request puts its own number after the
+   * marker's first occurrence, prefixed by an id new for every run: wrk's Lua
+   * starts each run with the same counter and the same random sequence, so
+   * without it a run repeats the bodies of the run before, which a render cache
+   * then answers.
+   */
   body: string;
   uniqueMarker?: string;
   connections: number;
@@ -77,11 +84,11 @@ wrk.headers["Content-Type"] = "application/json"
 `;
   if (uniqueMarker === undefined) return `${common}wrk.body = body\n`;
   return `${common}local at = assert(string.find(body, ${JSON.stringify(uniqueMarker)}, 1, true)) + ${uniqueMarker.length - 1}
-local before, after = string.sub(body, 1, at), string.sub(body, at + 1)
+local before, after = string.sub(body, 1, at) .. " ${randomUUID()} #", string.sub(body, at + 1)
 local n = 0
 request = function()
   n = n + 1
-  return wrk.format(nil, nil, nil, before .. " #" .. n .. "-" .. math.random(1000000000) .. after)
+  return wrk.format(nil, nil, nil, before .. n .. after)
 end
 `;
 }

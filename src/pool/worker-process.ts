@@ -103,7 +103,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     this.slot = options.slot;
     this.#child = fork(WORKER_MAIN, [], {
       // Our flags only: the parent's (--inspect, --test, ...) are not the workers' business.
-      execArgv: [`--max-old-space-size=${options.heapLimitMb}`, '--require', NATIVE_CENSUS, ...options.execArgv],
+      execArgv: [`--max-old-space-size=${options.heapLimitMb}`, ...WORKER_V8_FLAGS, '--require', NATIVE_CENSUS, ...options.execArgv],
       serialization: 'advanced',
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: workerEnvironment(options),
@@ -242,6 +242,15 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     this.#stderrTail = (this.#stderrTail + text).slice(-STDERR_TAIL_BYTES);
   }
 }
+
+/**
+ * V8 flags of every render worker. `--single-threaded-gc`: the workers are the
+ * parallelism (one per core), so V8's parallel and concurrent GC helper threads
+ * only take CPU from the other workers. Measured in process on the 800x600 line
+ * chart: 14.3-15.2 ms of CPU per render against 16.4-23.9 ms with them, and no
+ * slower in wall time (bench/RESULTS.md, "GC threads").
+ */
+export const WORKER_V8_FLAGS: readonly string[] = Object.freeze(['--single-threaded-gc']);
 
 /**
  * glibc's thresholds for chartd's processes (`npm start` sets the same). Blocks of

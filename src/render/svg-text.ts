@@ -109,12 +109,13 @@ export class SvgTextWriter {
     const top = y - metrics.actualBoundingBoxAscent - pad;
     const width = Math.max(0.5, (metrics.actualBoundingBoxLeft + metrics.actualBoundingBoxRight) * squeeze + 2 * pad);
     const height = Math.max(0.5, metrics.actualBoundingBoxAscent + metrics.actualBoundingBoxDescent + 2 * pad);
-    const saved = { fillStyle: ctx.fillStyle, globalAlpha: ctx.globalAlpha, shadowColor: ctx.shadowColor };
+    // save/restore: two native calls where reading and writing back three properties took six.
+    ctx.save();
     ctx.fillStyle = `#${MARKER_PREFIX}${id.toString(16).toUpperCase().padStart(4, '0')}`;
     ctx.globalAlpha = 1;
     ctx.shadowColor = 'rgba(0, 0, 0, 0)';
     ctx.fillRect(left, top, width, height);
-    Object.assign(ctx, saved);
+    ctx.restore();
     return true;
   }
 
