@@ -31,6 +31,12 @@ export interface ClientOptions {
   timeoutMs: number;
   /** code → status, from docs/API.md. */
   documentedCodes: ReadonlyMap<string, number>;
+  /**
+   * Workers are being killed (the chaos soak): a kill interrupts whatever job its
+   * worker holds, an invalid chart's too, so 500 WORKER_CRASHED is a documented
+   * outcome for any request, counted against the kills rather than as unexpected.
+   */
+  workersAreKilled?: boolean;
 }
 
 /** Sends one request and classifies how it ended; never rejects. */
@@ -61,7 +67,7 @@ export function sendRequest(request: LoadRequest, options: ClientOptions): Promi
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('error', (error: NodeJS.ErrnoException) => lost(error.code ?? error.message));
         res.on('aborted', () => lost('response aborted'));
-        res.on('end', () => finish(classify(request, res, Buffer.concat(chunks), options.documentedCodes)));
+        res.on('end', () => finish(classify(request, res, Buffer.concat(chunks), options)));
       },
     );
     const timer = setTimeout(() => {
@@ -77,7 +83,7 @@ function classify(
   request: LoadRequest,
   res: http.IncomingMessage,
   body: Buffer,
-  documented: ReadonlyMap<string, number>,
+  { documentedCodes: documented, workersAreKilled }: ClientOptions,
 ): Omit<Outcome, 'request' | 'latencyMs' | 'endedAt'> {
   const status = res.statusCode ?? 0;
   const contentType = String(res.headers['content-type'] ?? '');
@@ -99,6 +105,7 @@ function classify(
   const key = `${status} ${code}${image ? ' (error image)' : ''}`;
   if (expect.type === 'error') {
     const matches = (code === expect.code && status === expect.status) || (expect.alternatives ?? []).some((alt) => alt.code === code && alt.status === status);
+    if (!matches && workersAreKilled && code === 'WORKER_CRASHED') return { class: 'documented-error', key, status, code };
     if (!matches || Boolean(expect.image) !== image) {
       return unexpected(`expected ${expect.status} ${expect.code}${expect.image ? ' as an image' : ''}, got ${key}`, code);
     }
