@@ -38,7 +38,7 @@ import { spawnServer } from './load/server-process.js';
 import { MALLOC_SETTINGS } from '../src/pool/worker-process.js';
 import { ProcessTree } from './load/process-tree.js';
 import { ensureWrk, runWrk } from './load/wrk.js';
-import { readFile } from 'node:fs/promises';
+import { readProcessUsage } from '../src/pool/process-usage.js';
 
 const REPO_ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -84,10 +84,13 @@ const CELLS: Cell[] = [
   { name: 'PNG, repeated (render cache)', request: LINE, connections: 4, repeated: true, quickchart: { rps: 79.2, p99: 86 } },
 ];
 
+/** Each unique request puts its own id and number right after this, in the dataset label. */
+const UNIQUE_MARKER = '"series 0';
+
 /** The request body with a marker where each request puts its own number. */
 function bodyTemplate(request: RenderRequest): [before: string, after: string] {
   const text = JSON.stringify(request);
-  const at = text.indexOf('"series 0"') + '"series 0'.length;
+  const at = text.indexOf(UNIQUE_MARKER) + UNIQUE_MARKER.length;
   return [text.slice(0, at), text.slice(at)];
 }
 
@@ -106,7 +109,6 @@ const QUICKCHART_PID = process.env.QUICKCHART_PID ? Number(process.env.QUICKCHAR
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICKCHART_URL ? 3 : 10));
 const ROUNDS = QUICKCHART_URL ? Math.max(1, Number(process.env.BENCH_ROUNDS ?? 7)) : 1;
 const USE_WRK = process.env.BENCH_CLIENT !== 'autocannon' && ensureWrk();
-const UNIQUE_MARKER = '"series 0';
 
 async function runCell(url: string, cell: Cell, pid: number | undefined): Promise<Measured> {
   const tree = pid === undefined ? undefined : new ProcessTree(pid);
@@ -152,15 +154,11 @@ async function loadWithAutocannon(url: string, cell: Cell): Promise<Omit<Measure
   };
 }
 
-/** User and system CPU of a process and its children so far, milliseconds (/proc/PID/stat, in clock ticks of 10 ms). */
+/** User and system CPU of a process and its children so far, milliseconds. */
 async function treeCpuMs(tree: ProcessTree): Promise<number> {
-  let ticks = 0;
-  for (const pid of [tree.pid, ...(await tree.children(true))]) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'latin1').catch(() => '');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
-  }
-  return ticks * 10;
+  let seconds = 0;
+  for (const pid of [tree.pid, ...(await tree.children(true))]) seconds += readProcessUsage(pid)?.cpuSeconds ?? 0;
+  return seconds * 1000;
 }
 
 function median(values: number[]): number {
