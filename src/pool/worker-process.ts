@@ -248,9 +248,13 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
  * parallelism (one per core), so V8's parallel and concurrent GC helper threads
  * only take CPU from the other workers. Measured in process on the 800x600 line
  * chart: 14.3-15.2 ms of CPU per render against 16.4-23.9 ms with them, and no
- * slower in wall time (bench/RESULTS.md, "GC threads").
+ * slower in wall time (bench/RESULTS.md, "GC threads"). `--no-turbo-inlining`:
+ * V8's sampling heap profiler names only the outermost function of an optimised
+ * frame, so an allocation in an inlined function was counted in its caller (a
+ * planted leak came out as `renderJob`); the draw times measured the same
+ * within noise (bench/RESULTS.md, "Inlining").
  */
-export const WORKER_V8_FLAGS: readonly string[] = Object.freeze(['--single-threaded-gc']);
+export const WORKER_V8_FLAGS: readonly string[] = Object.freeze(['--single-threaded-gc', '--no-turbo-inlining']);
 
 /**
  * glibc's thresholds for chartd's processes (`npm start` sets the same). Blocks of

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
 import type { RunningService } from '../../src/service.js';
+import { topFunctions } from '../helpers/pprof.js';
 import { startTestService } from '../helpers/server.js';
 import { sleep } from '../helpers/wait.js';
 
@@ -23,22 +24,6 @@ const leakyChart = (leakBytes: number) =>
 
 async function renderVia(service: RunningService, chart: string): Promise<Response> {
   return fetch(`${service.url}/chart`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ chart, devicePixelRatio: 1 }) });
-}
-
-/** Functions by flat inuse_space, largest first. */
-function topFunctions(gzipped: Buffer): Array<[string, number]> {
-  const profile = Profile.decode(gunzipSync(gzipped));
-  const strings = profile.stringTable.strings;
-  const functionName = new Map(profile.function.map((fn) => [Number(fn.id), strings[Number(fn.name)]!]));
-  const locationFunction = new Map(profile.location.map((loc) => [Number(loc.id), Number(loc.line[0]!.functionId)]));
-  const spaceIndex = profile.sampleType.findIndex((type) => strings[Number(type.type)] === 'inuse_space');
-  assert.ok(spaceIndex >= 0, 'profile has no inuse_space sample type');
-  const flat = new Map<string, number>();
-  for (const sample of profile.sample) {
-    const leaf = functionName.get(locationFunction.get(Number(sample.locationId[0]))!)!;
-    flat.set(leaf, (flat.get(leaf) ?? 0) + Number(sample.value[spaceIndex]));
-  }
-  return [...flat.entries()].sort((a, b) => b[1] - a[1]);
 }
 
 describe('admin port', () => {

@@ -31,8 +31,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { gunzipSync } from 'node:zlib';
-import { Profile } from 'pprof-format';
+import { topFunctions } from '../helpers/pprof.js';
 import { freePort } from '../helpers/servers.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { MALLOC_SETTINGS } from '../../src/pool/worker-process.js';
@@ -226,17 +225,8 @@ function topEntries(output: string, limit: number): string[] {
 
 /** Without go: the profile at `url` decoded with pprof-format, functions by flat inuse_space, as `-top` lists them. */
 async function decodeTop(url: string, limit: number): Promise<string[]> {
-  const profile = Profile.decode(gunzipSync(Buffer.from(await (await fetch(url)).arrayBuffer())));
-  const strings = profile.stringTable.strings;
-  const functionName = new Map(profile.function.map((fn) => [Number(fn.id), strings[Number(fn.name)]!]));
-  const locationFunction = new Map(profile.location.map((loc) => [Number(loc.id), Number(loc.line[0]!.functionId)]));
-  const space = profile.sampleType.findIndex((type) => strings[Number(type.type)] === 'inuse_space');
-  const flat = new Map<string, number>();
-  for (const sample of profile.sample) {
-    const leaf = functionName.get(locationFunction.get(Number(sample.locationId[0]))!)!;
-    flat.set(leaf, (flat.get(leaf) ?? 0) + Number(sample.value[space]));
-  }
-  return [...flat.entries()].sort((a, b) => b[1] - a[1]).slice(0, limit).map(([name, bytes]) => `${(bytes / 2 ** 20).toFixed(2)}MB ${name}`);
+  const top = topFunctions(Buffer.from(await (await fetch(url)).arrayBuffer()));
+  return top.slice(0, limit).map(([name, bytes]) => `${(bytes / 2 ** 20).toFixed(2)}MB ${name}`);
 }
 
 test('a leak planted in the workers is flagged within 10 minutes and pprof names it; a clean server is not flagged', { timeout: WATCH_MS + 4 * 60_000 }, async (t) => {
