@@ -2,11 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { RunningService } from '../../src/service.js';
 import { topFunctions } from '../helpers/pprof.js';
-import { startTestService } from '../helpers/server.js';
+import { PLANTED_FUNCTION, PLANTED_LEAK_URL, startTestService } from '../helpers/server.js';
 import { sleep } from '../helpers/wait.js';
 
-const PLANTED_LEAK_URL = new URL('../fixtures/planted-leak.js', import.meta.url).href;
-const PLANTED_FUNCTION = 'plantedLeakRetainConfig';
 const RENDERS = 1_500;
 const HELD_MS = 1_000;
 

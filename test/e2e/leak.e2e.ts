@@ -32,14 +32,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { topFunctions } from '../helpers/pprof.js';
+import { PLANTED_FUNCTION, PLANTED_LEAK_URL } from '../helpers/server.js';
 import { freePort } from '../helpers/servers.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { MALLOC_SETTINGS } from '../../src/pool/worker-process.js';
 
 const run = promisify(execFile);
 const ROOT = new URL('../../../', import.meta.url).pathname;
-const PLANTED_LEAK_URL = new URL('../fixtures/planted-leak.js', import.meta.url).href;
-const PLANTED_FUNCTION = 'plantedLeakRetainConfig';
 /** The detector's documented guarantee, and how long the clean server is watched. */
 const WATCH_MS = Number(process.env.CHARTD_LEAK_E2E_MINUTES ?? 10) * 60_000;
 const LOOPS_PER_SERVER = 2;

@@ -14,6 +14,10 @@ export const CHARTD_BIN = fileURLToPath(new URL('../../../bin/chartd.js', import
 /** The fault-injection module (test/fixtures/fault-hooks.ts) as a URL `--import` takes. */
 export const FAULT_HOOKS_URL = new URL('../fixtures/fault-hooks.js', import.meta.url).href;
 
+/** The planted leak (test/fixtures/planted-leak.ts) as a URL `--import` takes, and the function its heap profile must name. */
+export const PLANTED_LEAK_URL = new URL('../fixtures/planted-leak.js', import.meta.url).href;
+export const PLANTED_FUNCTION = 'plantedLeakRetainConfig';
+
 /** NODE_OPTIONS that load the fault hooks into the workers of a chartd started as a child process. */
 export const FAULT_HOOKS_NODE_OPTIONS = `--import=${FAULT_HOOKS_URL}`;
 

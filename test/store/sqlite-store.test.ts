@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { isChartId, newChartId } from '../../src/store/chart-store.js';
 import { openChartStore } from '../../src/store/open-store.js';
 import { body, rejectsWith } from '../helpers/stores.js';
+import { sleep } from '../helpers/wait.js';
 import { SQLITE_FILE, SqliteChartStore } from '../../src/store/sqlite-store.js';
 
 /** The embedded store on a real SQLite file: bounds, expiry, durability across reopening, failures as codes. */
@@ -80,7 +81,7 @@ test('the count and byte bounds refuse with STORE_FULL, after dropping what has 
   const oldExpiresAt = Date.now() + 500;
   await expiring.put(newChartId(), body('old'), oldExpiresAt);
   await rejectsWith(expiring.put(newChartId(), body('new'), Date.now() + 100_000), 'STORE_FULL');
-  await new Promise((resolve) => setTimeout(resolve, oldExpiresAt + 30 - Date.now()));
+  await sleep(oldExpiresAt + 30 - Date.now());
   await expiring.put(newChartId(), body('new'), Date.now() + 100_000);
   assert.equal((await expiring.stats()).charts, 1);
 });

@@ -14,7 +14,7 @@ import { PostgresChartStore } from '../../src/store/postgres-store.js';
 import { RedisChartStore } from '../../src/store/redis-store.js';
 import { SqliteChartStore } from '../../src/store/sqlite-store.js';
 import { startPostgresServer, startRedisServer, type PostgresServer, type RedisServer } from '../helpers/servers.js';
-import { eventually } from '../helpers/wait.js';
+import { eventually, sleep } from '../helpers/wait.js';
 
 /**
  * One contract, three stores: the embedded SQLite file, Redis and PostgreSQL, the
@@ -136,7 +136,7 @@ for (const kind of KINDS) {
     const oldExpiresAt = Date.now() + 1_500;
     await expiring.put(newChartId(), body('old'), oldExpiresAt);
     await rejectsWith(expiring.put(newChartId(), body('new'), Date.now() + 100_000), 'STORE_FULL');
-    await new Promise((resolve) => setTimeout(resolve, oldExpiresAt + 30 - Date.now()));
+    await sleep(oldExpiresAt + 30 - Date.now());
     const id = newChartId();
     await expiring.put(id, body('new'), Date.now() + 100_000);
     assert.deepEqual(await expiring.stats(), { charts: 1, bytes: 3, maxCharts: 1, maxBytes: 100 });
