@@ -1,5 +1,6 @@
 import { createCanvas, PDFDocument, SvgExportFlag, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
 import { withFallbackFamilies } from './fonts.js';
+import { findAccessor, rasterTextMetrics, svgTextMetrics, trackContextState } from './context-state.js';
 import { SvgTextWriter, type SvgTextOptions } from './svg-text.js';
 import { arcAsCurves, type Arc } from './vector-arcs.js';
 
@@ -25,6 +26,7 @@ export function acquireRasterCanvas(width: number, height: number): Canvas {
   prepareForChartJs(canvas);
   const ctx = canvas.getContext('2d');
   adaptContextForChartJs(ctx, clampedArc(ctx));
+  trackContextState(ctx, canvas, rasterTextMetrics);
   return canvas;
 }
 
@@ -54,6 +56,7 @@ export function createSvgSurface(width: number, height: number, textOptions: Svg
   prepareForChartJs(canvas);
   const ctx = canvas.getContext('2d');
   adaptContextForChartJs(ctx, arcAsCurves(ctx));
+  trackContextState(ctx, canvas, svgTextMetrics);
   const text = new SvgTextWriter({ width, height }, textOptions);
   text.install(ctx);
   return { canvas, finish: () => Buffer.from(text.finish(canvas.getContent().toString('utf8')), 'utf8') };
@@ -108,7 +111,7 @@ function adaptContextForChartJs(ctx: SKRSContext2D, arc: Arc): void {
   const tagged = ctx as unknown as Record<symbol, boolean>;
   if (tagged[CONTEXT_ADAPTED]) return;
   Object.defineProperty(ctx, 'arc', { configurable: true, writable: true, value: arc });
-  const descriptor = findFontDescriptor(ctx);
+  const descriptor = findAccessor(ctx, 'font');
   Object.defineProperty(ctx, 'font', {
     configurable: true,
     get() {
@@ -124,12 +127,4 @@ function adaptContextForChartJs(ctx: SKRSContext2D, arc: Arc): void {
 function clampedArc(ctx: { arc: Arc }): Arc {
   const arc = ctx.arc.bind(ctx) as Arc;
   return (x, y, radius, start, end, counterclockwise) => arc(x, y, radius < 0 ? 0 : radius, start, end, counterclockwise);
-}
-
-function findFontDescriptor(ctx: object): PropertyDescriptor {
-  for (let proto = Object.getPrototypeOf(ctx); proto; proto = Object.getPrototypeOf(proto)) {
-    const descriptor = Object.getOwnPropertyDescriptor(proto, 'font');
-    if (descriptor?.get && descriptor.set) return descriptor;
-  }
-  throw new Error('canvas context has no font accessor');
 }
