@@ -134,6 +134,8 @@ test('issue 8: memory comes back after renders that held their heap are killed a
   const baseline = treeRssBytes(process.pid);
   const held = 150; // MiB per killed render
   for (let round = 0; round < 4; round++) {
+    // Both replacements up first: on a loaded machine a render could otherwise wait out its deadline in the queue and kill nothing.
+    assert.equal(await service.pool.ready(), true);
     const replies = await Promise.all([post(service, bar({ holdHeapMb: held, busyMs: 60_000 })), post(service, bar({ holdHeapMb: held, busyMs: 60_000 }))]);
     for (const reply of replies) assert.equal(reply.code, 'RENDER_TIMEOUT');
   }

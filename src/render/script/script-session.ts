@@ -1,4 +1,4 @@
-import { newQuickJSWASMModule, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime, type QuickJSWASMModule } from 'quickjs-emscripten';
+import { newQuickJSWASMModule, newVariant, RELEASE_SYNC, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime, type QuickJSWASMModule } from 'quickjs-emscripten';
 import { performance } from 'node:perf_hooks';
 import { ChartdError } from '../../errors.js';
 import { snapshotArguments, snapshotThis } from './callback-arguments.js';
@@ -25,13 +25,45 @@ let engineReplacements = 0;
 /** QuickJS's own stack limit: well inside V8's, so most deep recursion stops in the sandbox. */
 const SANDBOX_STACK_BYTES = 256 * 1024;
 
+const MIB = 1024 * 1024;
+const WASM_PAGE_BYTES = 64 * 1024;
+
+/**
+ * The most WebAssembly memory one engine may hold: the heaps of all its sandboxes
+ * together (a worker runs one at a time; the library may run a few), beside the
+ * engine's own 16 MiB. QuickJS's allocator limit counts 8 bytes a block in this
+ * build, and the heap walk (see #heapBytes) runs only when QuickJS polls for an
+ * interrupt, every ~10,000 calls or loop turns: a loop of 1 MiB strings made
+ * between two polls grew an engine to the build's own maximum, 2 GiB, in 21 s.
+ * With the cap, that allocation fails (SCRIPT_OUT_OF_MEMORY) at 128 MiB, in
+ * about a second. A `maxScriptMemoryBytes` above ~100 MiB is bounded by it.
+ */
+export const ENGINE_MEMORY_MAX_BYTES = 128 * MIB;
+/** What this QuickJS build starts with (its INITIAL_MEMORY); a memory given to it may not be smaller. */
+const ENGINE_INITIAL_BYTES = 16 * MIB;
+/**
+ * WebAssembly memory never shrinks: an engine that grew past this is retired when
+ * a sandbox ends, and its memory goes with its last sandbox.
+ */
+export const ENGINE_MEMORY_RETIRE_BYTES = 48 * MIB;
+
+/** WebAssembly.Memory: the compiler's libraries here do not declare WebAssembly, Node has it. */
+const WasmMemory = (globalThis as unknown as { WebAssembly: { Memory: new (descriptor: { initial: number; maximum: number }) => never } }).WebAssembly.Memory;
+
 /**
  * Loads the WebAssembly JavaScript engine (QuickJS), ~20 ms; again after one was
  * retired. Workers do it while warming up; the library before a config that needs it.
  */
 export async function loadScriptEngine(): Promise<void> {
-  loading ??= newQuickJSWASMModule().then((module) => (engine = module));
+  loading ??= newQuickJSWASMModule(
+    newVariant(RELEASE_SYNC, { wasmMemory: new WasmMemory({ initial: ENGINE_INITIAL_BYTES / WASM_PAGE_BYTES, maximum: ENGINE_MEMORY_MAX_BYTES / WASM_PAGE_BYTES }) }),
+  ).then((module) => (engine = module));
   await loading;
+}
+
+/** Bytes of WebAssembly memory the current engine holds (0 before one is loaded). */
+export function scriptEngineMemoryBytes(): number {
+  return engine?.getWasmMemory().buffer.byteLength ?? 0;
 }
 
 /** Sandboxes alive now in this process: 0 between renders, or a leak. */
@@ -174,7 +206,9 @@ export class ScriptSession implements Disposable {
       this.#runtime.dispose();
     } catch {
       retireEngine(this.#module);
+      return;
     }
+    if (this.#module.getWasmMemory().buffer.byteLength > ENGINE_MEMORY_RETIRE_BYTES) retireEngine(this.#module);
   }
 
   /** Leaves this runtime and its engine alone from now on (see retireEngine). */
