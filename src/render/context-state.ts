@@ -1,3 +1,5 @@
+import { interceptSetter } from './accessors.js';
+
 /**
  * Chart.js sets a context's styles far more often than it changes them, and each
  * set is a native call that parses its value (0.5-2 µs). Chart.js 2 sets
@@ -69,13 +71,7 @@ interface TrackedState {
   readonly saved: Array<Pick<TrackedState, 'last' | 'textKey' | 'untrackedText'>>;
 }
 
-interface CanvasLike {
-  width: number;
-  height: number;
-}
-
 interface TrackableContext {
-  canvas?: unknown;
   measureText(text: string): unknown;
   save(): void;
   restore(): void;
@@ -122,13 +118,13 @@ export class TextMetricsTable {
 export const rasterTextMetrics = new TextMetricsTable();
 export const svgTextMetrics = new TextMetricsTable();
 
-const TRACKED = new WeakMap<object, TrackedState>();
+const TRACKED = new WeakSet<object>();
 
 /** Installs the dropped sets and the measurement table on `ctx` (once per context). */
-export function trackContextState(ctx: TrackableContext, canvas: CanvasLike, table: TextMetricsTable): void {
+export function trackContextState(ctx: TrackableContext, canvas: object, table: TextMetricsTable): void {
   if (TRACKED.has(ctx)) return;
+  TRACKED.add(ctx);
   const state: TrackedState = { last: freshLast(), textKey: undefined, untrackedText: false, saved: [] };
-  TRACKED.set(ctx, state);
   const resetAll = (): void => {
     state.last = freshLast();
     state.textKey = undefined;
@@ -137,34 +133,24 @@ export function trackContextState(ctx: TrackableContext, canvas: CanvasLike, tab
   };
 
   for (const property of ELIDED_PROPERTIES) {
-    const descriptor = findAccessor(ctx, property);
-    Object.defineProperty(ctx, property, {
-      configurable: true,
-      get() {
-        return descriptor.get!.call(ctx);
-      },
-      set(value: unknown) {
-        const primitive = typeof value === 'string' || typeof value === 'number';
-        if (primitive && state.last[property] === value) return;
-        descriptor.set!.call(ctx, value);
-        state.last[property] = primitive ? value : UNKNOWN;
-        if (KEYED_TEXT_PROPERTIES.has(property)) state.textKey = undefined;
-      },
+    interceptSetter(ctx, property, (value, setNative) => {
+      const primitive = typeof value === 'string' || typeof value === 'number';
+      if (primitive && state.last[property] === value) return;
+      setNative(value);
+      state.last[property] = primitive ? value : UNKNOWN;
+      if (KEYED_TEXT_PROPERTIES.has(property)) state.textKey = undefined;
     });
   }
   for (const property of UNKEYED_TEXT_PROPERTIES) {
-    const descriptor = findAccessor(ctx, property, false);
-    if (!descriptor) continue;
-    Object.defineProperty(ctx, property, {
-      configurable: true,
-      get() {
-        return descriptor.get!.call(ctx);
-      },
-      set(value: unknown) {
-        descriptor.set!.call(ctx, value);
+    interceptSetter(
+      ctx,
+      property,
+      (value, setNative) => {
+        setNative(value);
         state.untrackedText = true;
       },
-    });
+      false,
+    );
   }
 
   const save = ctx.save;
@@ -198,17 +184,10 @@ export function trackContextState(ctx: TrackableContext, canvas: CanvasLike, tab
       },
     });
   }
-  for (const dimension of ['width', 'height'] as const) {
-    const descriptor = findAccessor(canvas, dimension);
-    Object.defineProperty(canvas, dimension, {
-      configurable: true,
-      get() {
-        return descriptor.get!.call(canvas);
-      },
-      set(value: number) {
-        descriptor.set!.call(canvas, value);
-        resetAll();
-      },
+  for (const dimension of ['width', 'height']) {
+    interceptSetter(canvas, dimension, (value, setNative) => {
+      setNative(value);
+      resetAll();
     });
   }
 
@@ -248,16 +227,4 @@ function copyMetrics(native: unknown): MeasuredText {
     alphabeticBaseline: m.alphabeticBaseline,
     ideographicBaseline: m.ideographicBaseline,
   });
-}
-
-/** The getter and setter `target` answers `property` with: its own, or the nearest prototype's. */
-export function findAccessor(target: object, property: string, required?: true): PropertyDescriptor;
-export function findAccessor(target: object, property: string, required: false): PropertyDescriptor | undefined;
-export function findAccessor(target: object, property: string, required = true): PropertyDescriptor | undefined {
-  for (let proto: object | null = target; proto; proto = Object.getPrototypeOf(proto) as object | null) {
-    const descriptor = Object.getOwnPropertyDescriptor(proto, property);
-    if (descriptor?.get && descriptor.set) return descriptor;
-  }
-  if (required) throw new Error(`${property} has no accessor`);
-  return undefined;
 }

@@ -1,6 +1,6 @@
 import type { OutputFormat } from './job.js';
 
-const MIB = 1024 * 1024;
+export const MIB = 1024 * 1024;
 
 /**
  * Bounds on every input of a render. Past any of them a render fails with a

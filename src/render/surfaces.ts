@@ -1,6 +1,7 @@
 import { createCanvas, PDFDocument, SvgExportFlag, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
 import { withFallbackFamilies } from './fonts.js';
-import { findAccessor, rasterTextMetrics, svgTextMetrics, trackContextState } from './context-state.js';
+import { interceptSetter } from './accessors.js';
+import { rasterTextMetrics, svgTextMetrics, trackContextState } from './context-state.js';
 import { SvgTextWriter, type SvgTextOptions } from './svg-text.js';
 import { arcAsCurves, type Arc } from './vector-arcs.js';
 
@@ -111,16 +112,7 @@ function adaptContextForChartJs(ctx: SKRSContext2D, arc: Arc): void {
   const tagged = ctx as unknown as Record<symbol, boolean>;
   if (tagged[CONTEXT_ADAPTED]) return;
   Object.defineProperty(ctx, 'arc', { configurable: true, writable: true, value: arc });
-  const descriptor = findAccessor(ctx, 'font');
-  Object.defineProperty(ctx, 'font', {
-    configurable: true,
-    get() {
-      return descriptor.get!.call(ctx);
-    },
-    set(value: string) {
-      descriptor.set!.call(ctx, withFallbackFamilies(String(value)));
-    },
-  });
+  interceptSetter(ctx, 'font', (value, setNative) => setNative(withFallbackFamilies(String(value))));
   tagged[CONTEXT_ADAPTED] = true;
 }
 

@@ -1,6 +1,7 @@
 import { newQuickJSWASMModule, newVariant, RELEASE_SYNC, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime, type QuickJSWASMModule } from 'quickjs-emscripten';
 import { performance } from 'node:perf_hooks';
 import { ChartdError } from '../../errors.js';
+import { MIB } from '../limits.js';
 import { snapshotArguments, snapshotThis } from './callback-arguments.js';
 import { MARKERS } from './markers.js';
 import { PRELUDE } from './prelude.js';
@@ -25,7 +26,6 @@ let engineReplacements = 0;
 /** QuickJS's own stack limit: well inside V8's, so most deep recursion stops in the sandbox. */
 const SANDBOX_STACK_BYTES = 256 * 1024;
 
-const MIB = 1024 * 1024;
 const WASM_PAGE_BYTES = 64 * 1024;
 
 /**
