@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import { watchMajorGc } from './diagnostics/gc-watch.js';
+import { watchGc } from './diagnostics/gc-watch.js';
 import { LEAK_DETECTOR_DEFAULTS } from './diagnostics/leak-detector.js';
 import { LeakMonitor } from './diagnostics/leak-monitor.js';
 import { createServiceMetrics, type ServiceMetrics } from './diagnostics/metrics.js';
@@ -65,7 +65,7 @@ export interface RunningService {
 export async function startService(options: ServiceOptions, internals: ServiceInternals = {}): Promise<RunningService> {
   // Read first: a bad --api-keys file stops the start before anything is running.
   const apiKeys = options.apiKeysFile === '' ? undefined : loadApiKeys(options.apiKeysFile);
-  watchMajorGc();
+  watchGc();
   await startHeapSampling();
   const warmUp = internals.warmUp ?? WARM_UP;
   const pool = createRenderPool({

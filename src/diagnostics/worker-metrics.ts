@@ -4,6 +4,7 @@ import type { RenderPool, WorkerInfo } from '../pool/render-pool.js';
 import { leakedHandleCounts } from '../render/leak-sentinel.js';
 import { NATIVE_KINDS, type NativeTally } from '../render/native-kinds.js';
 import type { SeriesState } from './leak-monitor.js';
+import { GC_KINDS, emptyGcTotals, type GcKind, type GcTotals } from './gc-watch.js';
 
 /** Each worker slot's memory, native objects, renders, age and CPU, read from the pool when scraped; handles leaked. */
 export function registerWorkerMetrics(registry: Registry, pool: RenderPool): void {
@@ -67,6 +68,8 @@ export function registerWorkerMetrics(registry: Registry, pool: RenderPool): voi
     },
   });
 
+  registerWorkerGcMetrics(registry, pool);
+
   // Handles leaked by workers that have since been replaced still count.
   const leakedByRetired = { chart: 0, canvas: 0 };
   pool.on('workerExit', ({ stats }: WorkerExitEvent) => {
@@ -90,6 +93,43 @@ export function registerWorkerMetrics(registry: Registry, pool: RenderPool): voi
       this.labels('canvas').inc(total.canvas);
     },
   });
+}
+
+/**
+ * Each slot's garbage collections by kind, those of replaced workers included:
+ * GC's share of a worker's CPU (against chartd_worker_cpu_seconds_total) and how
+ * often it runs a full collection, without a profiler.
+ */
+function registerWorkerGcMetrics(registry: Registry, pool: RenderPool): void {
+  const retiredBySlot: GcTotals[] = [];
+  pool.on('workerExit', ({ slot, stats }: WorkerExitEvent) => {
+    const retired = (retiredBySlot[slot] ??= emptyGcTotals());
+    for (const kind of GC_KINDS) {
+      retired[kind].count += stats.gc[kind].count;
+      retired[kind].pauseSeconds += stats.gc[kind].pauseSeconds;
+    }
+  });
+  const bySlot = (read: (totals: GcTotals[GcKind]) => number) => {
+    const sums = retiredBySlot.map((totals) => totals && GC_KINDS.map((kind) => read(totals[kind])));
+    for (const worker of pool.stats().workers) {
+      const sum = (sums[worker.slot] ??= GC_KINDS.map(() => 0));
+      GC_KINDS.forEach((kind, k) => (sum[k]! += read(worker.gc[kind])));
+    }
+    return sums;
+  };
+  const gcCounter = (name: string, help: string, read: (totals: GcTotals[GcKind]) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['worker', 'kind'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        bySlot(read).forEach((sum, slot) => sum && GC_KINDS.forEach((kind, k) => this.labels(String(slot), kind).inc(sum[k]!)));
+      },
+    });
+  gcCounter('chartd_worker_gc_total', 'Garbage collections of the worker processes in each slot by kind (minor: scavenge, major: full mark-compact), those since replaced included', (t) => t.count);
+  gcCounter('chartd_worker_gc_pause_seconds_total', 'Time the worker processes in each slot were paused in garbage collection, by kind, those since replaced included', (t) => t.pauseSeconds);
 }
 
 /** The leak detector's estimate and verdict for each series (thread and signal). */

@@ -29,6 +29,7 @@ export function describeWorker(slot: WorkerSlot<Task>, now: number): WorkerInfo 
     leakedCharts: stats.leakedCharts,
     leakedCanvases: stats.leakedCanvases,
     native: stats.native,
+    gc: stats.gc,
     currentTaskAgeMs: slot.task?.startedAt === undefined ? undefined : now - slot.task.startedAt,
   };
 }

@@ -1,6 +1,7 @@
 import type { ChartdError } from '../errors.js';
 import type { JobSummary, StageTimings } from '../render/answer-chart-request.js';
 import type { NativeCounts } from '../render/native-kinds.js';
+import type { GcTotals } from '../diagnostics/gc-watch.js';
 import type { RestartReason } from './pool-events.js';
 import type { SlotState } from './worker-slot.js';
 
@@ -66,6 +67,8 @@ export interface WorkerInfo {
   leakedCanvases: number;
   /** Native objects (canvases, SVG canvases, images, paths) alive in the worker, by kind: count and pixel bytes. */
   native: NativeCounts;
+  /** Garbage collections of this process so far, by kind: how many and their pauses. */
+  gc: GcTotals;
   /** Age of the job it is rendering, if any. */
   currentTaskAgeMs: number | undefined;
 }

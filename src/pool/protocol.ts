@@ -3,6 +3,7 @@ import type { AnswerOf, ChartAnswer } from '../render/answer-chart-request.js';
 import type { RawChartRequest } from '../render/chart-request.js';
 import type { RenderJob } from '../render/job.js';
 import type { NativeCounts } from '../render/native-kinds.js';
+import type { GcTotals } from '../diagnostics/gc-watch.js';
 
 /**
  * Messages between the pool (main process) and a render worker process, over
@@ -75,6 +76,8 @@ export interface WorkerStats {
   leakedCanvases: number;
   /** @napi-rs/canvas objects alive in the worker by kind, whoever made them (render/native-census.cts). */
   native: NativeCounts;
+  /** The worker's garbage collections since it started, by kind. */
+  gc: GcTotals;
 }
 
 /** A ChartAnswer as it crosses the process boundary. */

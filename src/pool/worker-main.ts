@@ -3,7 +3,7 @@
 import { nativeCounts } from '../render/native-census.cjs';
 import { writeHeapSnapshot } from 'node:v8';
 import { ChartdError, toChartdError } from '../errors.js';
-import { readPostGcHeapBytes, watchMajorGc } from '../diagnostics/gc-watch.js';
+import { readGcTotals, readPostGcHeapBytes, watchGc } from '../diagnostics/gc-watch.js';
 import { captureCpuProfile, captureHeapProfile, markHeapProfile, startHeapSampling } from '../diagnostics/profilers.js';
 import { settleMemory, type SettledMemory } from '../diagnostics/settled-memory.js';
 import { WARM_UP, type WarmUp } from '../diagnostics/warm-up.js';
@@ -74,6 +74,7 @@ function readStats(): WorkerStats {
     leakedCharts: leaked.chart,
     leakedCanvases: leaked.canvas,
     native: nativeCounts(),
+    gc: readGcTotals(),
   };
 }
 
@@ -178,7 +179,7 @@ process.on('message', (message: PoolToWorkerMessage) => {
 });
 
 // Profiling from birth, so a heap profile shows everything this worker holds.
-watchMajorGc();
+watchGc();
 await startHeapSampling();
 await warmUp();
 await markHeapProfile('ready', { heldMs: warmUpEnd.heldMs }).catch(() => undefined);

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { emptyNativeCounts } from '../render/native-kinds.js';
+import { emptyGcTotals } from '../diagnostics/gc-watch.js';
 import { readProcessUsage, type ProcessUsage } from './process-usage.js';
 import { RENDER_LIMITS_ENV, SETTLE_EVERY_ENV, WARM_UP_ENV, type PoolToWorkerMessage, type WorkerStats, type WorkerToPoolMessage } from './protocol.js';
 import type { WarmUp } from '../diagnostics/warm-up.js';
@@ -71,6 +72,7 @@ export const EMPTY_WORKER_STATS: Readonly<WorkerStats> = Object.freeze({
   leakedCharts: 0,
   leakedCanvases: 0,
   native: emptyNativeCounts(),
+  gc: emptyGcTotals(),
 });
 
 /**
@@ -252,9 +254,17 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
  * V8's sampling heap profiler names only the outermost function of an optimised
  * frame, so an allocation in an inlined function was counted in its caller (a
  * planted leak came out as `renderJob`); the draw times measured the same
- * within noise (bench/RESULTS.md, "Inlining").
+ * within noise (bench/RESULTS.md, "Inlining"). `--heap-growing-percent=200`:
+ * under a 2 GiB heap limit V8 lets the old generation grow only to ~1.4x what
+ * survived the last full collection before the next, and the external bytes of
+ * each render's pixels (two 1.9 MB buffers for an 800x600 chart) count towards
+ * it, so a worker with the default 512 MiB limit ran a full mark-compact every
+ * 6 renders: 3.3-3.6 ms of GC pauses and marking per request. Growing to 3x
+ * makes that one in 25 and 1.4 ms, for ~10 MB more peak RSS (bench/RESULTS.md, "Worker heap
+ * growth"). The heap limit still bounds it: V8 never sets the next limit past
+ * halfway to it.
  */
-export const WORKER_V8_FLAGS: readonly string[] = Object.freeze(['--single-threaded-gc', '--no-turbo-inlining']);
+export const WORKER_V8_FLAGS: readonly string[] = Object.freeze(['--single-threaded-gc', '--no-turbo-inlining', '--heap-growing-percent=200']);
 
 /**
  * glibc's thresholds for chartd's processes (`npm start` sets the same). Blocks of
