@@ -22,6 +22,19 @@ describe('PNG writer', () => {
     }
   });
 
+  test('either side of the size where the deflate moves to the thread pool, in output of many chunks, the pixels come back exactly', async () => {
+    // 8.0 MB of rows is deflated on the calling thread, 8.8 MB on libuv's pool; random pixels do not compress.
+    for (const [width, height] of [
+      [1000, 2000],
+      [1100, 2000],
+    ] as const) {
+      const pixels = randomBytes(width * height * 4);
+      const decoded = await decodeImage(await encodeRgbaPng(pixels, width, height));
+      assert.deepEqual([decoded.width, decoded.height], [width, height]);
+      assert.ok(decoded.pixels.equals(pixels), `${width}x${height}: the decoded pixels differ`);
+    }
+  });
+
   test('the decoder checks chunk CRCs, so a wrong one would have failed the round trip', async () => {
     const png = await encodeRgbaPng(randomBytes(16 * 16 * 4), 16, 16);
     const corrupt = Buffer.from(png);
