@@ -15,7 +15,8 @@
  *
  * chartd's CPU per request (main process and workers, from /proc) is printed
  * beside each cell, and QuickChart's with QUICKCHART_PID: where the time goes,
- * not only how many requests fit.
+ * not only how many requests fit; and its workers' GC pauses and full
+ * collections per request, from chartd_worker_gc_* on the admin /metrics.
  *
  * The VM this was written on switches between two speeds about 2x apart, every
  * 10-30 s (two idle chartd servers measured in turns switched together), so with
@@ -102,6 +103,26 @@ interface Measured {
   bytes: number;
   /** CPU milliseconds per request of the server's process tree, when its pid is known. */
   cpuMs: number | undefined;
+  /** chartd's workers: GC pause milliseconds and full collections per request (chartd_worker_gc_*). */
+  gcPauseMs?: number | undefined;
+  majorGcs?: number | undefined;
+}
+
+interface GcReading {
+  pauseSeconds: number;
+  majors: number;
+}
+
+/** The workers' GC totals, all slots and kinds, from chartd's admin /metrics. */
+async function readWorkerGc(adminUrl: URL): Promise<GcReading> {
+  const text = await (await fetch(new URL('metrics', adminUrl))).text();
+  let pauseSeconds = 0;
+  let majors = 0;
+  for (const [, family, kind, value] of text.matchAll(/^chartd_worker_gc_(pause_seconds_total|total)\{worker="\d+",kind="(\w+)"\} (\S+)$/gm)) {
+    if (family === 'pause_seconds_total') pauseSeconds += Number(value);
+    else if (kind === 'major') majors += Number(value);
+  }
+  return { pauseSeconds, majors };
 }
 
 const QUICKCHART_URL = process.env.QUICKCHART_URL ? new URL('chart', process.env.QUICKCHART_URL).href : undefined;
@@ -110,12 +131,20 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICKCHART_URL ? 3 : 10));
 const ROUNDS = QUICKCHART_URL ? Math.max(1, Number(process.env.BENCH_ROUNDS ?? 7)) : 1;
 const USE_WRK = process.env.BENCH_CLIENT !== 'autocannon' && ensureWrk();
 
-async function runCell(url: string, cell: Cell, pid: number | undefined): Promise<Measured> {
+async function runCell(url: string, cell: Cell, pid: number | undefined, adminUrl?: URL): Promise<Measured> {
   const tree = pid === undefined ? undefined : new ProcessTree(pid);
   const cpuBefore = tree ? await treeCpuMs(tree) : 0;
+  const gcBefore = adminUrl ? await readWorkerGc(adminUrl) : undefined;
   const load = USE_WRK ? await loadWithWrk(url, cell) : await loadWithAutocannon(url, cell);
   const cpuMs = tree && load.requests > 0 ? ((await treeCpuMs(tree)) - cpuBefore) / load.requests : undefined;
-  return { ...load, cpuMs };
+  if (!adminUrl || !gcBefore || load.requests === 0) return { ...load, cpuMs };
+  const gcAfter = await readWorkerGc(adminUrl);
+  return {
+    ...load,
+    cpuMs,
+    gcPauseMs: ((gcAfter.pauseSeconds - gcBefore.pauseSeconds) * 1000) / load.requests,
+    majorGcs: (gcAfter.majors - gcBefore.majors) / load.requests,
+  };
 }
 
 async function loadWithWrk(url: string, cell: Cell): Promise<Omit<Measured, 'cpuMs'> & { requests: number }> {
@@ -178,7 +207,14 @@ function medianOf(results: Measured[]): Measured {
     errors: results.reduce((sum, r) => sum + r.errors, 0),
     bytes: Math.round(median(results.map((r) => r.bytes))),
     cpuMs: cpu.length ? median(cpu) : undefined,
+    gcPauseMs: medianOrUndefined(results.map((r) => r.gcPauseMs)),
+    majorGcs: medianOrUndefined(results.map((r) => r.majorGcs)),
   };
+}
+
+function medianOrUndefined(values: Array<number | undefined>): number | undefined {
+  const known = values.filter((value): value is number => value !== undefined);
+  return known.length ? median(known) : undefined;
 }
 
 /** One thread, the library's whole render path: the floor an HTTP request is compared with. */
@@ -213,7 +249,7 @@ try {
     const rounds: Array<{ quickchart: Measured | undefined; chartd: Measured }> = [];
     for (let round = 0; round < ROUNDS; round++) {
       const onQuickChart = async () => (compare ? await runCell(QUICKCHART_URL!, cell, QUICKCHART_PID) : undefined);
-      const onChartd = () => runCell(new URL('chart', server.url).href, cell, server.pid);
+      const onChartd = () => runCell(new URL('chart', server.url).href, cell, server.pid, server.adminUrl);
       if (round % 2 === 0) {
         const quickchart = await onQuickChart();
         rounds.push({ quickchart, chartd: await onChartd() });
@@ -237,6 +273,8 @@ try {
       format(measured.p99, 0),
       format(quickchart?.cpuMs, 2),
       format(measured.cpuMs, 2),
+      format(measured.gcPauseMs, 2),
+      format(measured.majorGcs === undefined ? undefined : measured.majorGcs * 100, 1),
       measured.errors + (quickchart?.errors ?? 0),
       quickchart ? `${quickchart.bytes} / ${measured.bytes}` : measured.bytes,
     ]);
@@ -245,7 +283,7 @@ try {
   await server.stop();
 }
 printTable(
-  ['cell', 'concurrency', 'QuickChart req/s', 'chartd req/s', 'ratio', 'QC p99 ms', 'chartd p99 ms', 'QC CPU ms/req', 'chartd CPU ms/req', 'errors', 'bytes/response'],
+  ['cell', 'concurrency', 'QuickChart req/s', 'chartd req/s', 'ratio', 'QC p99 ms', 'chartd p99 ms', 'QC CPU ms/req', 'chartd CPU ms/req', 'chartd GC pause ms/req', 'chartd full GCs/100 req', 'errors', 'bytes/response'],
   rows,
 );
 console.log(`\nIn process, one thread, the same PNG: p50 ${floorMs.toFixed(2)} ms per render; over HTTP at concurrency 1: p50 ${concurrencyOneP50} ms (${(concurrencyOneP50 / floorMs).toFixed(2)}x)`);
