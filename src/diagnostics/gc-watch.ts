@@ -19,6 +19,15 @@ export function emptyGcTotals(): GcTotals {
   return { minor: { count: 0, pauseSeconds: 0 }, major: { count: 0, pauseSeconds: 0 }, incremental: { count: 0, pauseSeconds: 0 }, weakcb: { count: 0, pauseSeconds: 0 } };
 }
 
+/** Adds `more` into `sum`, kind by kind, and returns `sum`. */
+export function addGcTotals(sum: GcTotals, more: Readonly<GcTotals>): GcTotals {
+  for (const kind of GC_KINDS) {
+    sum[kind].count += more[kind].count;
+    sum[kind].pauseSeconds += more[kind].pauseSeconds;
+  }
+  return sum;
+}
+
 /**
  * The V8 heap used right after this thread's latest major GC: what survived a
  * full collection, so a rising value means retained memory, not garbage waiting
@@ -54,5 +63,5 @@ export function readPostGcHeapBytes(): number | undefined {
 
 /** A copy of this thread's collection totals since watchGc() was first called. */
 export function readGcTotals(): GcTotals {
-  return structuredClone(totals);
+  return addGcTotals(emptyGcTotals(), totals);
 }

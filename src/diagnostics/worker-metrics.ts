@@ -4,7 +4,7 @@ import type { RenderPool, WorkerInfo } from '../pool/render-pool.js';
 import { leakedHandleCounts } from '../render/leak-sentinel.js';
 import { NATIVE_KINDS, type NativeTally } from '../render/native-kinds.js';
 import type { SeriesState } from './leak-monitor.js';
-import { GC_KINDS, emptyGcTotals, type GcKind, type GcTotals } from './gc-watch.js';
+import { GC_KINDS, addGcTotals, emptyGcTotals, type GcKind, type GcTotals } from './gc-watch.js';
 
 /** Each worker slot's memory, native objects, renders, age and CPU, read from the pool when scraped; handles leaked. */
 export function registerWorkerMetrics(registry: Registry, pool: RenderPool): void {
@@ -102,19 +102,10 @@ export function registerWorkerMetrics(registry: Registry, pool: RenderPool): voi
  */
 function registerWorkerGcMetrics(registry: Registry, pool: RenderPool): void {
   const retiredBySlot: GcTotals[] = [];
-  pool.on('workerExit', ({ slot, stats }: WorkerExitEvent) => {
-    const retired = (retiredBySlot[slot] ??= emptyGcTotals());
-    for (const kind of GC_KINDS) {
-      retired[kind].count += stats.gc[kind].count;
-      retired[kind].pauseSeconds += stats.gc[kind].pauseSeconds;
-    }
-  });
-  const bySlot = (read: (totals: GcTotals[GcKind]) => number) => {
-    const sums = retiredBySlot.map((totals) => totals && GC_KINDS.map((kind) => read(totals[kind])));
-    for (const worker of pool.stats().workers) {
-      const sum = (sums[worker.slot] ??= GC_KINDS.map(() => 0));
-      GC_KINDS.forEach((kind, k) => (sum[k]! += read(worker.gc[kind])));
-    }
+  pool.on('workerExit', ({ slot, stats }: WorkerExitEvent) => void addGcTotals((retiredBySlot[slot] ??= emptyGcTotals()), stats.gc));
+  const totalsBySlot = () => {
+    const sums = retiredBySlot.map((retired) => addGcTotals(emptyGcTotals(), retired));
+    for (const worker of pool.stats().workers) addGcTotals((sums[worker.slot] ??= emptyGcTotals()), worker.gc);
     return sums;
   };
   const gcCounter = (name: string, help: string, read: (totals: GcTotals[GcKind]) => number) =>
@@ -125,7 +116,9 @@ function registerWorkerGcMetrics(registry: Registry, pool: RenderPool): void {
       registers: [registry],
       collect() {
         this.reset();
-        bySlot(read).forEach((sum, slot) => sum && GC_KINDS.forEach((kind, k) => this.labels(String(slot), kind).inc(sum[k]!)));
+        totalsBySlot().forEach((totals, slot) => {
+          for (const kind of GC_KINDS) this.labels(String(slot), kind).inc(read(totals[kind]));
+        });
       },
     });
   gcCounter('chartd_worker_gc_total', 'Garbage collections of the worker processes in each slot by kind (minor: scavenge, major: full mark-compact), those since replaced included', (t) => t.count);

@@ -261,8 +261,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
  * it, so a worker with the default 512 MiB limit ran a full mark-compact every
  * 6 renders: 3.3-3.6 ms of GC pauses and marking per request. Growing to 3x
  * makes that one in 25 and 1.4 ms, for 10-45 MB more peak RSS per worker
- * (bench/RESULTS.md, "Worker heap growth"). The heap limit still bounds it: V8 never sets the next limit past
- * halfway to it.
+ * (bench/RESULTS.md, "Worker heap growth"). The heap limit still bounds it: V8
+ * never sets the next limit past halfway to it.
  */
 export const WORKER_V8_FLAGS: readonly string[] = Object.freeze(['--single-threaded-gc', '--no-turbo-inlining', '--heap-growing-percent=200']);
 

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { renderWorkers } from '../helpers/processes.js';
 import { startTestService } from '../helpers/server.js';
+import { eventually } from '../helpers/wait.js';
 
 /** CPU ticks of a process's main thread and of all its other threads, from /proc. */
 function threadTicks(pid: number): { main: number; others: number } {
@@ -82,6 +83,16 @@ test('a render worker runs a full collection only every dozen or more 800x600 re
     // Measured: 26 in 150 renders with V8's own growth under a 512 MiB heap limit
     // (1.4x what survived), 6 with --heap-growing-percent=200.
     assert.ok(majors <= renders / 12, `${majors} full collections in ${renders} renders`);
+
+    // A replaced worker's collections stay in its slot's counters: they never go back.
+    const restarts = service.pool.stats().restarts.recycled;
+    assert.equal((await fetch(`${service.adminUrl}/debug/workers/0/recycle`, { method: 'POST' })).status, 202);
+    await eventually(async () => assert.equal(service.pool.stats().restarts.recycled, restarts + 1, 'the worker was recycled'));
+    await service.pool.ready();
+    const replaced = await workerGc(service.adminUrl);
+    for (const kind of ['minor', 'major']) {
+      assert.ok(replaced.count.get(kind)! >= after.count.get(kind)!, `${kind}: ${replaced.count.get(kind)} after the recycle, ${after.count.get(kind)} before`);
+    }
   } finally {
     await service.close();
   }
