@@ -128,7 +128,11 @@ async function readWorkerGc(adminUrl: URL): Promise<GcReading> {
 const QUICKCHART_URL = process.env.QUICKCHART_URL ? new URL('chart', process.env.QUICKCHART_URL).href : undefined;
 const QUICKCHART_PID = process.env.QUICKCHART_PID ? Number(process.env.QUICKCHART_PID) : undefined;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICKCHART_URL ? 3 : 10));
-const ROUNDS = QUICKCHART_URL ? Math.max(1, Number(process.env.BENCH_ROUNDS ?? 7)) : 1;
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? (QUICKCHART_URL ? 7 : 1)));
+/** BENCH_CELLS="PNG@4,WebP@4" runs only those cells (name@concurrency, case-insensitive). */
+const ONLY = process.env.BENCH_CELLS?.toLowerCase().split(',').map((entry) => entry.trim());
+const SELECTED = CELLS.filter((cell) => !ONLY || ONLY.includes(`${cell.name}@${cell.connections}`.toLowerCase()));
+if (SELECTED.length === 0) throw new Error(`BENCH_CELLS matches no cell; cells are ${CELLS.map((cell) => `${cell.name}@${cell.connections}`).join(', ')}`);
 const USE_WRK = process.env.BENCH_CLIENT !== 'autocannon' && ensureWrk();
 
 async function runCell(url: string, cell: Cell, pid: number | undefined, adminUrl?: URL): Promise<Measured> {
@@ -243,7 +247,7 @@ const rows: Array<Array<string | number>> = [];
 let concurrencyOneP50 = 0;
 const format = (value: number | undefined, digits = 1) => (value === undefined || Number.isNaN(value) ? '' : value.toFixed(digits));
 try {
-  for (const cell of CELLS) {
+  for (const cell of SELECTED) {
     // QuickChart 1.8 answers webp and jpeg with a PNG: only the cells it was measured in are compared.
     const compare = QUICKCHART_URL !== undefined && cell.quickchart !== undefined;
     const rounds: Array<{ quickchart: Measured | undefined; chartd: Measured }> = [];
@@ -286,4 +290,5 @@ printTable(
   ['cell', 'concurrency', 'QuickChart req/s', 'chartd req/s', 'ratio', 'QC p99 ms', 'chartd p99 ms', 'QC CPU ms/req', 'chartd CPU ms/req', 'chartd GC pause ms/req', 'chartd full GCs/100 req', 'errors', 'bytes/response'],
   rows,
 );
-console.log(`\nIn process, one thread, the same PNG: p50 ${floorMs.toFixed(2)} ms per render; over HTTP at concurrency 1: p50 ${concurrencyOneP50} ms (${(concurrencyOneP50 / floorMs).toFixed(2)}x)`);
+const overHttp = concurrencyOneP50 ? `; over HTTP at concurrency 1: p50 ${concurrencyOneP50} ms (${(concurrencyOneP50 / floorMs).toFixed(2)}x)` : '';
+console.log(`\nIn process, one thread, the same PNG: p50 ${floorMs.toFixed(2)} ms per render${overHttp}`);
