@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { countLiveCharts, renderChart, type RenderRequest } from '../../src/index.js';
+import { isOpaque } from '../../src/render/encode.js';
 import {
   countColourPixels,
   countDrawnPixels,
@@ -26,6 +27,36 @@ async function render(request: Omit<RenderRequest, 'chart'> & { chart?: unknown 
   const result = await renderChart({ chart: redBars(), ...request });
   assert.equal(countLiveCharts(), 0, 'every render destroys its chart');
   return result;
+}
+
+/** The chunks of a WebP file, in order: 'VP8 ' holds a lossy image, 'VP8L' a lossless one, 'ALPH' a lossy image's alpha plane. */
+function webpChunks(body: Buffer): string[] {
+  assert.equal(body.subarray(0, 4).toString('latin1') + body.subarray(8, 12).toString('latin1'), 'RIFFWEBP');
+  const chunks: string[] = [];
+  for (let at = 12; at + 8 <= body.length; at += 8 + body.readUInt32LE(at + 4) + (body.readUInt32LE(at + 4) & 1)) {
+    chunks.push(body.subarray(at, at + 4).toString('latin1'));
+  }
+  return chunks;
+}
+
+/** 'lossless', 'lossy' or 'lossy with alpha', from the chunks. */
+function webpKind(body: Buffer): string {
+  const chunks = webpChunks(body);
+  if (chunks.includes('VP8L')) return 'lossless';
+  assert.ok(chunks.includes('VP8 '), `an image chunk in ${chunks.join(', ')}`);
+  return chunks.includes('ALPH') ? 'lossy with alpha' : 'lossy';
+}
+
+/** Pixels whose alpha differs, or whose colour differs where they are visible at all. */
+function differingPixels(a: DecodedImage, b: DecodedImage): number {
+  assert.deepEqual([a.width, a.height], [b.width, b.height]);
+  let differing = 0;
+  for (let i = 0; i < a.pixels.length; i += 4) {
+    const alpha = a.pixels[i + 3]!;
+    if (alpha !== b.pixels[i + 3]) differing++;
+    else if (alpha > 0 && a.pixels.readUIntBE(i, 3) !== b.pixels.readUIntBE(i, 3)) differing++;
+  }
+  return differing;
 }
 
 /** A data URI's payload, after checking its prefix. */
@@ -120,13 +151,47 @@ describe('raster formats', () => {
     },
   );
 
-  test('webp looks like the png (quality 90), in fewer bytes', async () => {
+  test('a transparent chart is lossless webp: the png\'s exact pixels', async () => {
     const [png, webp] = await Promise.all([render({ format: 'png' }), render({ format: 'webp' })]);
-    assert.equal(webp.body.subarray(8, 12).toString('latin1'), 'WEBP');
+    assert.equal(webpKind(webp.body), 'lossless');
+    const [fromPng, fromWebp] = [await decodeImage(png.body), await decodeImage(webp.body)];
+    assert.equal(differingPixels(fromPng, fromWebp), 0);
+  });
+
+  test('an opaque chart is lossy webp (quality 90): looks like the png, in fewer bytes', async () => {
+    const [png, webp] = await Promise.all([render({ format: 'png', backgroundColor: 'white' }), render({ format: 'webp', backgroundColor: 'white' })]);
+    assert.equal(webpKind(webp.body), 'lossy');
     const differing = differingFraction(await decodeImage(png.body), await decodeImage(webp.body));
-    // Chroma subsampling softens the red bars' edges: 3.9 % of pixels, as with Skia's own encoder at quality 90.
+    // Chroma subsampling softens the red bars' edges, as with Skia's own encoder at quality 90.
     assert.ok(differing < 0.06, `${differing} of the pixels differ visibly`);
     assert.ok(webp.body.length < png.body.length, `webp ${webp.body.length} bytes, png ${png.body.length}`);
+  });
+
+  test('one translucent pixel is enough to make webp lossless', async () => {
+    // A background at 99 % opacity leaves no pixel opaque: lossy WebP would quantise that alpha plane.
+    const webp = await render({ format: 'webp', backgroundColor: 'rgba(255,255,255,0.99)' });
+    assert.equal(webpKind(webp.body), 'lossless');
+    assert.equal(pixelAt(await decodeImage(webp.body), 0, 0)[3], 252, 'alpha kept exactly');
+  });
+
+  test('overlapping renders: each encoder has its pixels before the chart is destroyed and the canvas reused', async () => {
+    const green = { type: 'bar', data: { labels: ['a', 'b', 'c'], datasets: [{ data: [3, 5, 2], backgroundColor: 'rgb(0,255,0)' }] } };
+    for (const format of ['png', 'webp', 'jpeg'] as const) {
+      // Started together: the second draws on the first's canvas while the first may still be encoding.
+      const [red, second] = await Promise.all([render({ format }), render({ format, chart: green })]);
+      const [redImage, greenImage] = [await decodeImage(red.body), await decodeImage(second.body)];
+      const area = redImage.width * redImage.height;
+      assert.ok(countColourPixels(redImage, RED) > 0.1 * area && countColourPixels(redImage, GREEN) === 0, `${format}: the first render shows its red bars only`);
+      assert.ok(countColourPixels(greenImage, GREEN) > 0.1 * area && countColourPixels(greenImage, RED) === 0, `${format}: the second shows its green bars only`);
+    }
+  });
+
+  test('isOpaque looks at every alpha byte, not the corners', () => {
+    const pixels = new Uint8ClampedArray(64 * 64 * 4).fill(255);
+    assert.equal(isOpaque(pixels), true);
+    pixels[(32 * 64 + 32) * 4 + 3] = 254;
+    assert.equal(isOpaque(pixels), false);
+    assert.equal(isOpaque(pixels.subarray(0, 32 * 64 * 4)), true, 'the half above it');
   });
 
   test('base64 holds the same PNG as format png', async () => {
