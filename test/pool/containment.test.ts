@@ -118,6 +118,9 @@ test('issue 8: a render stuck in a native call past its deadline is killed: no C
   const maxAlive = count.stop();
   assert.ok(maxAlive <= 2, `at most --workers render processes were alive at any time (saw ${maxAlive})`);
   for (const pid of stuckPids) assert.equal(isAlive(pid), false, `worker ${pid} was killed, not left in Skia`);
+  // The replacements start up (Chart.js, fonts, a warm-up render: ~1 s of CPU each on a
+  // slow VM, which once fell inside the window below); what must not burn is a stuck render.
+  assert.equal(await service.pool.ready(), true, 'replacement workers are up');
   const pids = () => [process.pid, ...renderWorkers(process.pid).map((worker) => worker.pid)];
   const cpu = await cpuSecondsOver(pids, 1000);
   // A render still drawing would burn ~1 s per second per process; an idle tree uses a few ms.
