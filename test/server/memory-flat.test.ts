@@ -8,6 +8,8 @@ import { startTestService } from '../helpers/server.js';
 const REQUESTS = 5_000;
 const CONCURRENCY = 4;
 const SAMPLE_EVERY = 250;
+/** RSS slope limit over the second half of a run, MB per 1,000 requests (why 40: the first test). */
+const MAX_MB_PER_THOUSAND = 40;
 const FORMATS = ['png', 'webp', 'jpeg', 'svg', 'base64'];
 
 test(`RSS of the whole process tree stays flat over ${REQUESTS} HTTP renders through the worker pool`, { timeout: 600_000 }, async (t) => {
@@ -66,8 +68,10 @@ test(`RSS of the whole process tree stays flat over ${REQUESTS} HTTP renders thr
   t.diagnostic(`RSS slope over the second half: ${mbPerThousand.toFixed(2)} MB per 1,000 requests; ${report}`);
   // A leaked 500x300 canvas is ~0.6 MB and a forgotten destroy() ~0.2 MB: a leak on
   // every render would be 200-600 MB per 1,000. Quiet runs measure 2-6 MB per 1,000
-  // (worker heaps growing toward their first major GCs, malloc arenas settling).
-  assert.ok(mbPerThousand < 20, `RSS grows ${mbPerThousand.toFixed(2)} MB per 1,000 requests: ${report}`);
+  // (worker heaps growing toward their first major GCs, malloc arenas settling); on a
+  // slow VM the tree saw-tooths by ~90 MB and six CI runs of these two tests read -16.6
+  // to +33.5, so the limit is 40: still a fifth of the smallest leak named above.
+  assert.ok(mbPerThousand < MAX_MB_PER_THOUSAND, `RSS grows ${mbPerThousand.toFixed(2)} MB per 1,000 requests: ${report}`);
   const restarts = service.pool.stats().restarts;
   assert.equal(restarts.crash + restarts.deadline, 0);
 });
@@ -147,7 +151,7 @@ test(`RSS stays flat and every sandbox is disposed over ${MIXED_REQUESTS} reques
   const mbPerThousand = (slope(secondHalf) * 1000) / 1024 / 1024;
   const report = samples.map(([at, rss]) => `${at}: ${(rss / 1024 / 1024).toFixed(0)} MB`).join(', ');
   t.diagnostic(`RSS slope over the second half: ${mbPerThousand.toFixed(2)} MB per 1,000 requests; ${report}`);
-  assert.ok(mbPerThousand < 20, `RSS grows ${mbPerThousand.toFixed(2)} MB per 1,000 requests: ${report}`);
+  assert.ok(mbPerThousand < MAX_MB_PER_THOUSAND, `RSS grows ${mbPerThousand.toFixed(2)} MB per 1,000 requests: ${report}`);
   const workers = service.pool.stats().workers;
   assert.deepEqual(workers.map((worker) => worker.liveSandboxes), workers.map(() => 0), 'no sandbox outlived its render');
   assert.deepEqual(workers.map((worker) => worker.liveCharts), workers.map(() => 0));
