@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { lineRequest800x600 } from '../helpers/charts.js';
 import { serveChild } from '../helpers/server.js';
 import { freePort } from '../helpers/servers.js';
 
@@ -10,22 +11,11 @@ async function serviceMajorGcs(adminPort: number): Promise<number> {
   return count === undefined ? 0 : Number(count);
 }
 
-const line = (i: number) =>
-  JSON.stringify({
-    width: 400,
-    height: 300,
-    devicePixelRatio: 2,
-    chart: {
-      type: 'line',
-      data: { labels: Array.from({ length: 100 }, (_, k) => k), datasets: [{ label: `series ${i}`, data: Array.from({ length: 100 }, (_, k) => 50 + 30 * Math.sin(k / 12 + i)) }] },
-    },
-  });
-
 test('`chartd serve` runs a full collection of its own heap only every few dozen PNG answers', async (t) => {
   const adminPort = await freePort();
   const { base } = await serveChild(t, ['--workers', '1', '--admin-port', String(adminPort)]);
   const post = async (i: number) => {
-    const response = await fetch(`${base}/chart`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: line(i) });
+    const response = await fetch(`${base}/chart`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(lineRequest800x600(i)) });
     assert.equal(response.status, 200);
     assert.ok((await response.arrayBuffer()).byteLength > 50_000, 'an 800x600 PNG');
   };

@@ -37,3 +37,19 @@ export function timeSeriesConfig(minutes: number, version: 2 | 3 | 4): Record<st
     options: { scales },
   };
 }
+
+/**
+ * QuickChart's default cell as the GC tests send it: 400x300 at devicePixelRatio 2
+ * (an 800x600 PNG) of a 100-point line, `i` making each request a different chart.
+ */
+export function lineRequest800x600(i: number): Record<string, unknown> {
+  return {
+    width: 400,
+    height: 300,
+    devicePixelRatio: 2,
+    chart: {
+      type: 'line',
+      data: { labels: Array.from({ length: 100 }, (_, k) => k), datasets: [{ label: `series ${i}`, data: Array.from({ length: 100 }, (_, k) => 50 + 30 * Math.sin(k / 12 + i)) }] },
+    },
+  };
+}

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { lineRequest800x600 } from '../helpers/charts.js';
 import { renderWorkers } from '../helpers/processes.js';
 import { startTestService } from '../helpers/server.js';
 import { eventually } from '../helpers/wait.js';
@@ -24,16 +25,6 @@ function threadTicks(pid: number): { main: number; others: number } {
   return { main, others };
 }
 
-const line = (i: number) => ({
-  width: 400,
-  height: 300,
-  devicePixelRatio: 2,
-  chart: {
-    type: 'line',
-    data: { labels: Array.from({ length: 100 }, (_, k) => k), datasets: [{ label: `series ${i}`, data: Array.from({ length: 100 }, (_, k) => 50 + 30 * Math.sin(k / 12 + i)) }] },
-  },
-});
-
 test("a render worker collects garbage on its own thread: V8's GC helper threads take no CPU from the other workers", async () => {
   const service = await startTestService({ workers: 1 });
   try {
@@ -41,7 +32,7 @@ test("a render worker collects garbage on its own thread: V8's GC helper threads
     assert.ok(worker, 'a render worker runs');
     const before = threadTicks(worker.pid);
     for (let i = 0; i < 60; i++) {
-      const response = await fetch(`${service.url}/chart`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(line(i)) });
+      const response = await fetch(`${service.url}/chart`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(lineRequest800x600(i)) });
       assert.equal(response.status, 200);
       await response.arrayBuffer();
     }
@@ -71,7 +62,7 @@ test('a render worker runs a full collection only every dozen or more 800x600 re
     const renders = 150;
     const before = await workerGc(service.adminUrl);
     for (let i = 0; i < renders; i++) {
-      const response = await fetch(`${service.url}/chart`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(line(1000 + i)) });
+      const response = await fetch(`${service.url}/chart`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(lineRequest800x600(1000 + i)) });
       assert.equal(response.status, 200);
       await response.arrayBuffer();
     }

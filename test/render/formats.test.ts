@@ -33,8 +33,10 @@ async function render(request: Omit<RenderRequest, 'chart'> & { chart?: unknown 
 function webpChunks(body: Buffer): string[] {
   assert.equal(body.subarray(0, 4).toString('latin1') + body.subarray(8, 12).toString('latin1'), 'RIFFWEBP');
   const chunks: string[] = [];
-  for (let at = 12; at + 8 <= body.length; at += 8 + body.readUInt32LE(at + 4) + (body.readUInt32LE(at + 4) & 1)) {
+  for (let at = 12; at + 8 <= body.length; ) {
     chunks.push(body.subarray(at, at + 4).toString('latin1'));
+    const size = body.readUInt32LE(at + 4);
+    at += 8 + size + (size & 1); // chunks are padded to an even length
   }
   return chunks;
 }

@@ -12,6 +12,21 @@ const SAMPLE_EVERY = 250;
 const MAX_MB_PER_THOUSAND = 40;
 const FORMATS = ['png', 'webp', 'jpeg', 'svg', 'base64'];
 
+/**
+ * The process tree's RSS: the main process after a full GC, plus every worker
+ * process as the kernel counts it; the median of 7 reads 15 ms apart, since one
+ * read lands on whatever render is in flight.
+ */
+async function settledTreeRss(iteration: number): Promise<number> {
+  await sampleMemory(iteration);
+  const reads: number[] = [];
+  for (let r = 0; r < 7; r++) {
+    reads.push(treeRssBytes(process.pid));
+    await new Promise((resolve) => setTimeout(resolve, 15));
+  }
+  return reads.sort((a, b) => a - b)[3]!;
+}
+
 test(`RSS of the whole process tree stays flat over ${REQUESTS} HTTP renders through the worker pool`, { timeout: 600_000 }, async (t) => {
   // Recycling is off the table here: what is measured is the steady state of live workers.
   const service = await startTestService({ workers: 2, queue: 64, maxRendersPerWorker: 1_000_000 });
@@ -44,15 +59,7 @@ test(`RSS of the whole process tree stays flat over ${REQUESTS} HTTP renders thr
       if (++done % SAMPLE_EVERY === 0) {
         const at = done;
         sampling = sampling.then(async () => {
-          // The main process after a full GC, plus every worker process as the kernel counts it;
-          // the median of a few reads, since one read lands on whatever render is in flight.
-          await sampleMemory(at);
-          const reads: number[] = [];
-          for (let r = 0; r < 7; r++) {
-            reads.push(treeRssBytes(process.pid));
-            await new Promise((resolve) => setTimeout(resolve, 15));
-          }
-          samples.push([at, reads.sort((a, b) => a - b)[3]!]);
+          samples.push([at, await settledTreeRss(at)]);
         });
       }
     }
@@ -127,16 +134,10 @@ test(`RSS stays flat and every sandbox is disposed over ${MIXED_REQUESTS} reques
       statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
       if (++done % SAMPLE_EVERY === 0) {
         const at = done;
-        // As in the test above: five back-to-back reads once landed on a memory bomb's
-        // sandbox in flight (594 MB after 509-558), and that last point made the slope 33.
+        // Five back-to-back reads once landed on a memory bomb's sandbox in flight
+        // (594 MB after 509-558), and that last point made the slope 33.
         sampling = sampling.then(async () => {
-          await sampleMemory(at);
-          const reads: number[] = [];
-          for (let r = 0; r < 7; r++) {
-            reads.push(treeRssBytes(process.pid));
-            await new Promise((resolve) => setTimeout(resolve, 15));
-          }
-          samples.push([at, reads.sort((a, b) => a - b)[3]!]);
+          samples.push([at, await settledTreeRss(at)]);
         });
       }
     }
